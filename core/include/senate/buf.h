@@ -1,0 +1,35 @@
+/*
+ * senate/buf.h - byte buffers handed out by the library.
+ *
+ * Bytes go into Senate as pointer + length; bytes come out in an sn_buf that
+ * the library fills and the caller releases with sn_buf_dispose(). Callers
+ * never free() library memory.
+ */
+#ifndef SENATE_BUF_H
+#define SENATE_BUF_H
+
+#include <senate/common.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct sn_buf {
+	void *ptr;       /* the bytes (NULL when empty); owned by the library */
+	size_t size;     /* number of valid bytes at ptr */
+	size_t reserved; /* allocated capacity; internal */
+} sn_buf;
+
+#define SN_BUF_INIT { NULL, 0, 0 }
+
+/*
+ * Release the memory of a buffer filled by the library and reset it to
+ * SN_BUF_INIT. NULL and an already disposed buffer are no-ops.
+ */
+SN_API void sn_buf_dispose(sn_buf *buf);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

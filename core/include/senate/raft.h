@@ -1,0 +1,92 @@
+/*
+ * senate/raft.h - the Raft consensus engine.
+ *
+ * sn_raft_new() creates an engine that implements <senate/sys/engine.h>:
+ * leader election with randomized timeouts, PreVote and CheckQuorum (both on
+ * by default), pipelined and batched log replication with flow control
+ * (in-flight message and byte limits per follower, a cap on uncommitted
+ * bytes), the current-term commit rule, leader transfer (TimeoutNow) and
+ * ReadIndex reads. The engine performs no I/O and reads no clock; time comes
+ * from sn_engine_tick() and randomness from the injected `rand` hook.
+ */
+#ifndef SENATE_RAFT_H
+#define SENATE_RAFT_H
+
+#include <senate/common.h>
+#include <senate/sys/engine.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*
+ * Options of a Raft engine. Initialise with SN_RAFT_OPTIONS_INIT or
+ * sn_raft_options_init(); a zero numeric field means "the default" (given in
+ * brackets). Fields are only ever appended; `version` says which exist.
+ */
+typedef struct sn_raft_options {
+	unsigned version; /* SN_RAFT_OPTIONS_VERSION */
+
+	uint64_t id;    /* this member's id, non-zero (required) */
+	uint64_t group; /* the consensus group's id; 0 is a valid group */
+
+	/* The voting members, including `id` (required; borrowed, copied).
+	 * Ids are non-zero and distinct. */
+	const uint64_t *voters;
+	size_t n_voters;
+
+	unsigned election_ticks;  /* [10] election timeout, randomized in
+				     [election_ticks, 2 * election_ticks) */
+	unsigned heartbeat_ticks; /* [1]; must be < election_ticks */
+
+	int disable_pre_vote;     /* [0] PreVote is on unless set */
+	int disable_check_quorum; /* [0] CheckQuorum is on unless set */
+
+	size_t max_msg_bytes;         /* [1 MiB] entry bytes per append msg */
+	size_t max_inflight_msgs;     /* [256] unacked appends per follower */
+	size_t max_inflight_bytes;    /* [32 MiB] unacked bytes per follower */
+	size_t max_uncommitted_bytes; /* [64 MiB] proposals beyond: SN_EBUSY */
+	size_t max_entry_bytes;       /* [1 MiB] larger: SN_ETOOLARGE */
+	size_t max_pending_reads;     /* [4096] beyond: SN_EBUSY */
+
+	/* Randomness for election timeouts. When NULL the engine uses its own
+	 * deterministic generator seeded with `seed` (or `id` if `seed` is 0). */
+	uint64_t (*rand)(void *userdata);
+	void *rand_userdata;
+	uint64_t seed;
+
+	/* State recovered from stable storage on restart (borrowed, copied).
+	 * `entries` must be consecutive; `applied` is the last index the state
+	 * machine already holds (<= hard_state->commit). All may be NULL/0 for
+	 * a new member. */
+	const sn_hard_state *hard_state;
+	const sn_entry *entries;
+	size_t n_entries;
+	uint64_t applied;
+} sn_raft_options;
+
+#define SN_RAFT_OPTIONS_VERSION 1
+#define SN_RAFT_OPTIONS_INIT { SN_RAFT_OPTIONS_VERSION }
+
+/*
+ * Initialise *opts to the defaults for `version` (pass
+ * SN_RAFT_OPTIONS_VERSION). Returns SN_EINVAL for an unknown version.
+ */
+SN_API int sn_raft_options_init(sn_raft_options *opts, unsigned version);
+
+/*
+ * Create a Raft engine. On success *out owns a new engine (free it with
+ * sn_engine_free()); on failure *out is NULL. `opts` and what it points to
+ * are borrowed for the duration of the call.
+ * Errors: SN_EINVAL (missing id, id not among voters, duplicate or zero
+ * voter, heartbeat_ticks >= election_ticks, non-consecutive entries,
+ * applied > commit, unknown options version; sn_errmsg() says which),
+ * SN_ENOMEM.
+ */
+SN_API int sn_raft_new(sn_engine **out, const sn_raft_options *opts);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,15 @@
+/*
+ * senate/senate.h - the umbrella header: everything of the stable C ABI.
+ */
+#ifndef SENATE_SENATE_H
+#define SENATE_SENATE_H
+
+#include <senate/common.h>
+#include <senate/errors.h>
+#include <senate/buf.h>
+#include <senate/log.h>
+#include <senate/alloc.h>
+#include <senate/sys/engine.h>
+#include <senate/raft.h>
+
+#endif

@@ -1,0 +1,355 @@
+/* Raft engine: life cycle, options, and the ready/advance hand-off. */
+#include "raft_impl.h"
+
+static void msgs_free(sn__msgs *q)
+{
+	for (size_t i = 0; i < q->n; i++)
+		sn__free((void *)q->v[i].data);
+	q->n = 0;
+}
+
+static void msgs_swap(sn__msgs *a, sn__msgs *b)
+{
+	sn__msgs t = *a;
+	*a = *b;
+	*b = t;
+}
+
+int sn_raft_options_init(sn_raft_options *opts, unsigned version)
+{
+	if (!opts || version != SN_RAFT_OPTIONS_VERSION)
+		return sn__err(SN_EINVAL, "sn_raft_options_init: unknown "
+			       "version %u", version);
+	memset(opts, 0, sizeof *opts);
+	opts->version = version;
+	opts->election_ticks = 10;
+	opts->heartbeat_ticks = 1;
+	opts->max_msg_bytes = 1u << 20;
+	opts->max_inflight_msgs = 256;
+	opts->max_inflight_bytes = 32u << 20;
+	opts->max_uncommitted_bytes = 64u << 20;
+	opts->max_entry_bytes = 1u << 20;
+	opts->max_pending_reads = 4096;
+	return SN_OK;
+}
+
+#define DEFAULT(field, value) ((field) ? (field) : (value))
+
+static int check_options(const sn_raft_options *o)
+{
+	const sn_hard_state *hs = o->hard_state;
+	uint64_t last = o->n_entries;
+	bool self = false;
+
+	if (o->version != SN_RAFT_OPTIONS_VERSION)
+		return sn__err(SN_EINVAL, "sn_raft_new: options version %u, "
+			       "expected %u", o->version, SN_RAFT_OPTIONS_VERSION);
+	if (o->id == 0)
+		return sn__err(SN_EINVAL, "sn_raft_new: id must be non-zero");
+	if (!o->voters || o->n_voters == 0)
+		return sn__err(SN_EINVAL, "sn_raft_new: no voters");
+	for (size_t i = 0; i < o->n_voters; i++) {
+		if (o->voters[i] == 0)
+			return sn__err(SN_EINVAL, "sn_raft_new: voter id 0");
+		for (size_t j = 0; j < i; j++)
+			if (o->voters[j] == o->voters[i])
+				return sn__err(SN_EINVAL, "sn_raft_new: voter "
+					       "%llu listed twice",
+					       (unsigned long long)o->voters[i]);
+		self |= o->voters[i] == o->id;
+	}
+	if (!self)
+		return sn__err(SN_EINVAL, "sn_raft_new: id %llu is not a voter",
+			       (unsigned long long)o->id);
+	if (DEFAULT(o->heartbeat_ticks, 1u) >= DEFAULT(o->election_ticks, 10u))
+		return sn__err(SN_EINVAL, "sn_raft_new: heartbeat_ticks must "
+			       "be below election_ticks");
+	if (o->n_entries && !o->entries)
+		return sn__err(SN_EINVAL, "sn_raft_new: entries is NULL");
+	for (size_t i = 0; i < o->n_entries; i++) {
+		const sn_entry *e = &o->entries[i];
+		if (e->index != i + 1)
+			return sn__err(SN_EINVAL, "sn_raft_new: entry %zu has "
+				       "index %llu, expected %zu", i,
+				       (unsigned long long)e->index, i + 1);
+		if (e->term == 0 || (i && e->term < o->entries[i - 1].term) ||
+		    (hs && e->term > hs->term) || e->type > SN_ENTRY_NOOP ||
+		    (e->len && !e->data))
+			return sn__err(SN_EINVAL, "sn_raft_new: entry %llu is "
+				       "invalid (term, type or data)",
+				       (unsigned long long)e->index);
+	}
+	if (hs && hs->commit > last)
+		return sn__err(SN_EINVAL, "sn_raft_new: commit %llu beyond the "
+			       "last entry %llu", (unsigned long long)hs->commit,
+			       (unsigned long long)last);
+	if (o->n_entries && !hs)
+		return sn__err(SN_EINVAL, "sn_raft_new: entries without a "
+			       "hard state");
+	if (o->applied > (hs ? hs->commit : 0))
+		return sn__err(SN_EINVAL, "sn_raft_new: applied beyond commit");
+	return SN_OK;
+}
+
+static void raft_destroy(sn_engine *e)
+{
+	sn__raft *r = (sn__raft *)e;
+
+	for (size_t i = 0; i < r->n_prs; i++)
+		sn__free(r->prs[i].infl);
+	sn__free(r->prs);
+	sn__log_free(&r->log);
+	sn__free(r->reads);
+	msgs_free(&r->out);
+	msgs_free(&r->out_after);
+	msgs_free(&r->rd_msgs);
+	msgs_free(&r->rd_after);
+	sn__free(r->out.v);
+	sn__free(r->out_after.v);
+	sn__free(r->rd_msgs.v);
+	sn__free(r->rd_after.v);
+	sn__free(r->out_reads);
+	sn__free(r->rd_reads);
+	sn__free(r->rd_ents);
+	sn__free(r->rd_committed);
+	sn__free(r);
+}
+
+static int raft_init(sn__raft *r, const sn_raft_options *o)
+{
+	r->id = o->id;
+	r->group = o->group;
+	r->election_ticks = DEFAULT(o->election_ticks, 10u);
+	r->heartbeat_ticks = DEFAULT(o->heartbeat_ticks, 1u);
+	r->pre_vote = !o->disable_pre_vote;
+	r->check_quorum = !o->disable_check_quorum;
+	r->max_msg_bytes = DEFAULT(o->max_msg_bytes, (size_t)1 << 20);
+	r->max_inflight_msgs = DEFAULT(o->max_inflight_msgs, (size_t)256);
+	r->max_inflight_bytes = DEFAULT(o->max_inflight_bytes, (size_t)32 << 20);
+	r->max_uncommitted_bytes =
+		DEFAULT(o->max_uncommitted_bytes, (size_t)64 << 20);
+	r->max_entry_bytes = DEFAULT(o->max_entry_bytes, (size_t)1 << 20);
+	r->max_pending_reads = DEFAULT(o->max_pending_reads, (size_t)4096);
+	r->rand = o->rand;
+	r->rand_ud = o->rand_userdata;
+	r->rng = DEFAULT(o->seed, o->id);
+
+	r->prs = sn__calloc(o->n_voters, sizeof *r->prs);
+	if (!r->prs)
+		return sn__err(SN_ENOMEM, "sn_raft_new: no memory");
+	r->n_prs = o->n_voters;
+	for (size_t i = 0; i < o->n_voters; i++) {
+		r->prs[i].id = o->voters[i];
+		if (o->voters[i] == o->id)
+			r->self = i;
+		r->prs[i].infl = sn__calloc(r->max_inflight_msgs,
+					    sizeof *r->prs[i].infl);
+		if (!r->prs[i].infl)
+			return sn__err(SN_ENOMEM, "sn_raft_new: no memory");
+	}
+	for (size_t i = 0; i < o->n_entries; i++) {
+		const sn_entry *e = &o->entries[i];
+		int rv = sn__log_append(&r->log, e->term, e->type, e->data,
+					e->len);
+		if (rv)
+			return rv;
+	}
+	r->log.unstable = sn__log_last(&r->log) + 1;
+	r->log.persisted = sn__log_last(&r->log);
+	if (o->hard_state) {
+		r->term = o->hard_state->term;
+		r->vote = o->hard_state->vote;
+		r->commit = o->hard_state->commit;
+	}
+	r->applied = o->applied;
+	r->prev_hs = (sn_hard_state){ r->term, r->vote, r->commit };
+	r->role = SN_ROLE_FOLLOWER;
+	sn__raft_reset_timer(r);
+	return SN_OK;
+}
+
+static int raft_has_ready(const sn_engine *e)
+{
+	const sn__raft *r = (const sn__raft *)e;
+	uint64_t apply_to = r->commit < r->log.persisted ? r->commit
+							 : r->log.persisted;
+
+	if (r->ready_pending)
+		return 0;
+	return r->out.n || r->out_after.n || r->n_out_reads ||
+	       r->bcast_pending || apply_to > r->applied ||
+	       r->log.unstable <= sn__log_last(&r->log) ||
+	       r->prev_hs.term != r->term || r->prev_hs.vote != r->vote ||
+	       r->prev_hs.commit != r->commit;
+}
+
+/* Copy entry descriptors [from, to] into a ready-owned array, so that log
+ * growth during the ready's life cannot move them. */
+static int copy_entries(sn__raft *r, sn_entry **dst, size_t *cap,
+			uint64_t from, uint64_t to, size_t *n_out)
+{
+	size_t n = to >= from ? (size_t)(to - from + 1) : 0;
+	int rv = sn__grow((void **)dst, cap, n, sizeof **dst);
+
+	if (rv)
+		return rv;
+	for (size_t i = 0; i < n; i++)
+		(*dst)[i] = *sn__log_at(&r->log, from + i);
+	*n_out = n;
+	return SN_OK;
+}
+
+static int raft_ready(sn_engine *e, sn_ready *rd)
+{
+	sn__raft *r = (sn__raft *)e;
+	uint64_t last, apply_to;
+	sn_read_state *reads;
+	size_t cap;
+	int rv;
+
+	memset(rd, 0, sizeof *rd);
+	if (r->ready_pending)
+		return sn__err(SN_ESTATE, "sn_engine_ready: previous ready "
+			       "not advanced");
+	if (r->bcast_pending && r->role == SN_ROLE_LEADER)
+		sn__raft_bcast_append(r, false);
+	r->bcast_pending = false;
+	if (!raft_has_ready(e))
+		return 0;
+
+	last = sn__log_last(&r->log);
+	apply_to = r->commit < r->log.persisted ? r->commit : r->log.persisted;
+	rv = copy_entries(r, &r->rd_ents, &r->cap_rd_ents, r->log.unstable,
+			  last, &rd->n_entries);
+	if (rv == SN_OK)
+		rv = copy_entries(r, &r->rd_committed, &r->cap_rd_committed,
+				  r->applied + 1, apply_to, &rd->n_committed);
+	if (rv)
+		return rv;
+
+	rd->entries = r->rd_ents;
+	rd->committed = r->rd_committed;
+	r->log.unstable = last + 1;
+	if (apply_to > r->applied)
+		r->applied = apply_to;
+
+	rd->hard_state = (sn_hard_state){ r->term, r->vote, r->commit };
+	if (SN__MUTANT(SN__MUTANT_NO_PERSIST_VOTE))
+		rd->hard_state.vote = 0;
+	rd->has_hard_state = r->prev_hs.term != r->term ||
+			     r->prev_hs.vote != r->vote ||
+			     r->prev_hs.commit != r->commit;
+	r->prev_hs = (sn_hard_state){ r->term, r->vote, r->commit };
+
+	msgs_swap(&r->out, &r->rd_msgs);
+	msgs_swap(&r->out_after, &r->rd_after);
+	rd->messages = r->rd_msgs.v;
+	rd->n_messages = r->rd_msgs.n;
+	rd->messages_after_persist = r->rd_after.v;
+	rd->n_messages_after_persist = r->rd_after.n;
+
+	reads = r->out_reads;
+	cap = r->cap_out_reads;
+	r->out_reads = r->rd_reads;
+	r->cap_out_reads = r->cap_rd_reads;
+	r->rd_reads = reads;
+	r->cap_rd_reads = cap;
+	r->n_rd_reads = r->n_out_reads;
+	r->n_out_reads = 0;
+	rd->reads = r->rd_reads;
+	rd->n_reads = r->n_rd_reads;
+
+	r->ready_pending = true;
+	return 1;
+}
+
+static void raft_advance(sn_engine *e)
+{
+	sn__raft *r = (sn__raft *)e;
+
+	if (!r->ready_pending)
+		return;
+	msgs_free(&r->rd_msgs);
+	msgs_free(&r->rd_after);
+	r->n_rd_reads = 0;
+	sn__log_bury(&r->log);
+	r->ready_pending = false;
+}
+
+static void raft_status(const sn_engine *e, sn_engine_status *st)
+{
+	const sn__raft *r = (const sn__raft *)e;
+	uint64_t last = sn__log_last(&r->log);
+
+	*st = (sn_engine_status){
+		.id = r->id,
+		.group = r->group,
+		.role = r->role,
+		.term = r->term,
+		.vote = r->vote,
+		.leader = r->lead,
+		.first_index = 1,
+		.last_index = last,
+		.last_term = sn__log_term(&r->log, last),
+		.commit = r->commit,
+		.applied = r->applied,
+		.persisted = r->log.persisted,
+		.dropped = r->dropped,
+	};
+}
+
+static const sn__engine_ops raft_ops = {
+	.name = "raft",
+	.step = sn__raft_step,
+	.tick = sn__raft_tick,
+	.propose = sn__raft_propose,
+	.read_index = sn__raft_read_index,
+	.transfer_leader = sn__raft_transfer_leader,
+	.campaign = sn__raft_campaign,
+	.has_ready = raft_has_ready,
+	.ready = raft_ready,
+	.advance = raft_advance,
+	.persisted = sn__raft_persisted,
+	.status = raft_status,
+	.destroy = raft_destroy,
+};
+
+int sn_raft_new(sn_engine **out, const sn_raft_options *opts)
+{
+	sn__raft *r;
+	int rv;
+
+	if (!out)
+		return sn__err(SN_EINVAL, "sn_raft_new: out is NULL");
+	*out = NULL;
+	if (!opts)
+		return sn__err(SN_EINVAL, "sn_raft_new: options are required "
+			       "(id and voters)");
+	rv = check_options(opts);
+	if (rv)
+		return rv;
+	r = sn__calloc(1, sizeof *r);
+	if (!r)
+		return sn__err(SN_ENOMEM, "sn_raft_new: no memory");
+	r->base.ops = &raft_ops;
+	rv = raft_init(r, opts);
+	if (rv) {
+		raft_destroy(&r->base);
+		return rv;
+	}
+	*out = &r->base;
+	return SN_OK;
+}
+
+size_t sn__raft_quorum(const sn__raft *r)
+{
+	return r->n_prs / 2 + 1;
+}
+
+sn__progress *sn__raft_progress(sn__raft *r, uint64_t id)
+{
+	for (size_t i = 0; i < r->n_prs; i++)
+		if (r->prs[i].id == id)
+			return &r->prs[i];
+	return NULL;
+}
