@@ -64,6 +64,9 @@ static int check_options(const sn_raft_options *o)
 	if (DEFAULT(o->heartbeat_ticks, 1u) >= DEFAULT(o->election_ticks, 10u))
 		return sn__err(SN_EINVAL, "sn_raft_new: heartbeat_ticks must "
 			       "be below election_ticks");
+	if (o->max_inflight_msgs > (1u << 16))
+		return sn__err(SN_EINVAL, "sn_raft_new: max_inflight_msgs %zu "
+			       "above the limit 65536", o->max_inflight_msgs);
 	if (o->n_entries && !o->entries)
 		return sn__err(SN_EINVAL, "sn_raft_new: entries is NULL");
 	for (size_t i = 0; i < o->n_entries; i++) {

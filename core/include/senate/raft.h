@@ -43,7 +43,8 @@ typedef struct sn_raft_options {
 	int disable_check_quorum; /* [0] CheckQuorum is on unless set */
 
 	size_t max_msg_bytes;         /* [1 MiB] entry bytes per append msg */
-	size_t max_inflight_msgs;     /* [256] unacked appends per follower */
+	size_t max_inflight_msgs;     /* [256] unacked appends per follower,
+					 at most 65536 */
 	size_t max_inflight_bytes;    /* [32 MiB] unacked bytes per follower */
 	size_t max_uncommitted_bytes; /* [64 MiB] proposals beyond: SN_EBUSY */
 	size_t max_entry_bytes;       /* [1 MiB] larger: SN_ETOOLARGE */
@@ -79,7 +80,8 @@ SN_API int sn_raft_options_init(sn_raft_options *opts, unsigned version);
  * sn_engine_free()); on failure *out is NULL. `opts` and what it points to
  * are borrowed for the duration of the call.
  * Errors: SN_EINVAL (missing id, id not among voters, duplicate or zero
- * voter, heartbeat_ticks >= election_ticks, non-consecutive entries,
+ * voter, heartbeat_ticks >= election_ticks, max_inflight_msgs above
+ * 65536, non-consecutive entries,
  * applied > commit, unknown options version; sn_errmsg() says which),
  * SN_ENOMEM.
  */
