@@ -64,6 +64,9 @@ int sn__raft_msg_decode(sn__raft_msg *m, const void *buf, size_t len)
 	if (n && m->type != SN__RAFT_APP)
 		return sn__err(SN_EMALFORMED, "raft %s carries entries",
 			       sn__raft_msg_type_name(m->type));
+	if (n > SN__RAFT_MAX_ENTRIES_PER_MSG)
+		return sn__err(SN_EMALFORMED, "raft message: %u entries, limit "
+			       "%u", n, SN__RAFT_MAX_ENTRIES_PER_MSG);
 	/* Each entry needs at least its header: reject lying counts before
 	 * allocating for them. */
 	if (n > r.left / SN__RAFT_ENTRY_HEADER)

@@ -30,7 +30,7 @@ enum sn__raft_msg_type {
 
 #define SN__RAFT_MSG_HEADER 56u
 #define SN__RAFT_ENTRY_HEADER 13u
-#define SN__RAFT_MAX_ENTRIES_PER_MSG (1u << 20)
+#define SN__RAFT_MAX_ENTRIES_PER_MSG (1u << 16)
 
 typedef struct sn__raft_msg {
 	uint8_t type;

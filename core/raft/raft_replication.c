@@ -131,11 +131,14 @@ void sn__raft_send_append(sn__raft *r, sn__progress *pr, bool send_empty)
 
 	if (paused(r, pr))
 		return;
-	while (pr->next + n <= last) {
+	/* Entry headers count too, so many tiny entries cannot make a message
+	 * larger than max_msg_bytes (gRPC refuses messages above 4 MiB). */
+	while (pr->next + n <= last && n < SN__RAFT_MAX_ENTRIES_PER_MSG) {
 		const sn_entry *e = sn__log_at(&r->log, pr->next + n);
-		if (n && bytes + e->len > r->max_msg_bytes)
+		size_t size = SN__RAFT_ENTRY_HEADER + e->len;
+		if (n && bytes + size > r->max_msg_bytes)
 			break;
-		bytes += e->len;
+		bytes += size;
 		n++;
 	}
 	if (!n && !send_empty)
@@ -291,18 +294,10 @@ void sn__raft_on_append(sn__raft *r, const sn__raft_msg *m, uint64_t from)
 		if (sn__log_term(&r->log, e->index) != e->term)
 			break;
 	}
-	if (i < m->n_entries && m->entries[i].index <= last) {
-		if (m->entries[i].index <= r->commit) {
-			r->dropped++;
-			sn__log(SN_LOG_ERROR, "raft %llu: leader %llu "
-				"conflicts with committed entry %llu",
-				(unsigned long long)r->id,
-				(unsigned long long)from,
-				(unsigned long long)m->entries[i].index);
-			return;
-		}
+	/* m->index >= commit here, so a conflict never touches a committed
+	 * entry. */
+	if (i < m->n_entries && m->entries[i].index <= last)
 		sn__log_truncate(&r->log, m->entries[i].index);
-	}
 	for (; i < m->n_entries; i++) {
 		const sn_entry *e = &m->entries[i];
 		if (sn__log_append(&r->log, e->term, e->type, e->data, e->len))
@@ -351,7 +346,14 @@ void sn__raft_on_append_response(sn__raft *r, const sn__raft_msg *m,
 
 	pr->recent_active = true;
 	if (m->reject) {
-		if (maybe_decrease(pr, m->index, m->hint)) {
+		/* The leader's half of the conflict search: skip back past
+		 * every index whose term exceeds the follower's term there. */
+		uint64_t hint = m->hint;
+		if (m->log_term)
+			hint = find_conflict_by_term(r, min_u64(hint,
+						     sn__log_last(&r->log)),
+						     m->log_term);
+		if (maybe_decrease(pr, m->index, hint)) {
 			if (pr->state == SN__PR_REPLICATE)
 				become_probe(pr);
 			sn__raft_send_append(r, pr, true);

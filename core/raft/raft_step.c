@@ -34,6 +34,10 @@ static int drop(sn__raft *r, const sn_message *m, const char *why)
 /* Facts that no correct peer can send, checked before any state changes. */
 static const char *impossible(const sn__raft *r, const sn__raft_msg *m)
 {
+	if (m->index == 0 && m->log_term != 0 &&
+	    (m->type == SN__RAFT_APP || m->type == SN__RAFT_VOTE ||
+	     m->type == SN__RAFT_PREVOTE))
+		return "index 0 (the empty log) with a non-zero term";
 	if (m->type == SN__RAFT_APP) {
 		if (m->log_term > m->term)
 			return "append with prev term above message term";

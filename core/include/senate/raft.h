@@ -21,8 +21,9 @@ extern "C" {
 
 /*
  * Options of a Raft engine. Initialise with SN_RAFT_OPTIONS_INIT or
- * sn_raft_options_init(); a zero numeric field means "the default" (given in
- * brackets). Fields are only ever appended; `version` says which exist.
+ * sn_raft_options_init(), which set the defaults given in brackets; a zero
+ * numeric field also means "the default". Fields are only ever appended;
+ * `version` says which exist.
  */
 typedef struct sn_raft_options {
 	unsigned version; /* SN_RAFT_OPTIONS_VERSION */
@@ -67,7 +68,10 @@ typedef struct sn_raft_options {
 } sn_raft_options;
 
 #define SN_RAFT_OPTIONS_VERSION 1
-#define SN_RAFT_OPTIONS_INIT { SN_RAFT_OPTIONS_VERSION }
+/* Every field spelled out, so -Wmissing-field-initializers stays quiet. */
+#define SN_RAFT_OPTIONS_INIT                                               \
+	{ SN_RAFT_OPTIONS_VERSION, 0, 0, NULL, 0, 10, 1, 0, 0, 1u << 20, 256, \
+	  32u << 20, 64u << 20, 1u << 20, 4096, NULL, NULL, 0, NULL, NULL, 0, 0 }
 
 /*
  * Initialise *opts to the defaults for `version` (pass

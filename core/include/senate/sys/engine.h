@@ -202,7 +202,8 @@ SN_API int sn_engine_has_ready(const sn_engine *e);
 /*
  * Collect the pending output into *rd. Returns 1 when *rd holds work, 0 when
  * there is nothing to do (*rd is zeroed), SN_ESTATE when the previous ready
- * was not yet acknowledged with sn_engine_advance().
+ * was not yet acknowledged with sn_engine_advance(), SN_ENOMEM (nothing was
+ * handed out; call again later).
  */
 SN_API int sn_engine_ready(sn_engine *e, sn_ready *rd);
 
