@@ -52,11 +52,16 @@ void sn__raft_start_election(sn__raft *r, bool pre, bool transfer)
 		r->prs[i].vote = -1;
 	r->prs[r->self].vote = 1;
 	if (tally(r, 1) >= sn__raft_quorum(r)) {
-		/* A single voter wins at once. */
+		/* A lone voter wins its own vote, but may lead only once the
+		 * new term is durable, or a crash could let it lead the same
+		 * term twice with different entries. It writes the term's
+		 * empty entry now, and sn__raft_persisted() makes it leader
+		 * when that entry (and the term and vote before it) is on
+		 * disk. */
 		if (pre)
 			sn__raft_start_election(r, false, transfer);
 		else
-			sn__raft_become_leader(r);
+			sn__log_append(&r->log, r->term, SN_ENTRY_NOOP, NULL, 0);
 		return;
 	}
 

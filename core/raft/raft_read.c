@@ -85,6 +85,8 @@ void sn__raft_reads_on_ack(sn__raft *r)
 		emit_read(r, r->reads[done].ctx, r->reads[done].index, SN_OK);
 		done++;
 	}
+	if (!done)
+		return;
 	memmove(r->reads, r->reads + done, (r->n_reads - done) * sizeof *r->reads);
 	r->n_reads -= done;
 }

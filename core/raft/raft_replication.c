@@ -83,8 +83,10 @@ void sn__raft_become_leader(sn__raft *r)
 	}
 	r->prs[r->self].match = r->log.persisted;
 	/* The empty entry of the new term: committing it commits every
-	 * earlier entry (Figure 8) and unblocks ReadIndex. */
-	if (sn__log_append(&r->log, r->term, SN_ENTRY_NOOP, NULL, 0) == SN_OK)
+	 * earlier entry (Figure 8) and unblocks ReadIndex. A lone voter
+	 * wrote it already as a candidate. */
+	if (sn__log_term(&r->log, last) != r->term &&
+	    sn__log_append(&r->log, r->term, SN_ENTRY_NOOP, NULL, 0) == SN_OK)
 		sn__raft_bcast_append(r, true);
 	sn__raft_maybe_commit(r);
 }
@@ -241,6 +243,10 @@ void sn__raft_persisted(sn_engine *e, uint64_t index, uint64_t term)
 	    sn__log_term(&r->log, index) != term)
 		return; /* stale: the entry was replaced meanwhile */
 	r->log.persisted = index;
+	if (r->role == SN_ROLE_CANDIDATE && r->n_prs == 1 && term == r->term) {
+		sn__raft_become_leader(r); /* its term is durable now */
+		return;
+	}
 	if (r->role == SN_ROLE_LEADER) {
 		r->prs[r->self].match = index;
 		if (sn__raft_maybe_commit(r))

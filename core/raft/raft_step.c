@@ -51,6 +51,9 @@ static const char *impossible(const sn__raft *r, const sn__raft_msg *m)
 	if ((m->type == SN__RAFT_VOTE || m->type == SN__RAFT_PREVOTE) &&
 	    m->log_term > m->term)
 		return "vote request with last term above its term";
+	if (m->type == SN__RAFT_HEARTBEAT_RESP && m->term == r->term &&
+	    r->role == SN_ROLE_LEADER && m->ctx > r->read_round)
+		return "heartbeat response for a read round never sent";
 	if (m->type == SN__RAFT_APP_RESP && !m->reject &&
 	    m->term == r->term && r->role == SN_ROLE_LEADER &&
 	    m->index > sn__log_last(&r->log))
