@@ -1,0 +1,367 @@
+/*
+ * tests/sim/sim.h - the deterministic cluster simulator (shared types).
+ *
+ * One process runs a whole cluster: N engines behind the <senate/sys/engine.h>
+ * seam, a virtual clock, a seeded network (drop, delay, duplicate, reorder,
+ * symmetric and one-way partitions), per-node disks that lose unsynced
+ * writes on a crash, a register workload driven by clients, and checkers
+ * that run after every event. Everything random comes from sim_rng streams
+ * seeded by the run's seed, so a seed replays exactly.
+ *
+ * Files, by concept:
+ *   sim_main.c    command line, the seed loop, the report
+ *   sim_run.c     one seed: the per-seed profile, the event loop, the phases
+ *   sim_engine.c  the table of engines the simulator can drive
+ *   sim_net.c     the event queue and the network
+ *   sim_node.c    a node: engine, disk, ready handling, crash and restart
+ *   sim_log.c     logs as the simulator keeps them
+ *   sim_client.c  clients, their operations and the history
+ *   sim_fault.c   the chaos schedule and the heal
+ *   sim_check.c   the safety invariants
+ *   sim_lin.c     the linearizability check of the history
+ *   sim_rng.c     the generators
+ */
+#ifndef SIM_H
+#define SIM_H
+
+#include <senate/senate.h>
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define SIM_MAX_NODES 7
+#define SIM_TICK 10    /* virtual time units in one nominal engine tick */
+#define SIM_PAYLOAD 16 /* a write's bytes: value, then a check word */
+#define SIM_GROUP 7    /* the group id every engine is created with */
+/* Events in the chaos phase: 2,000 seeds take about 25 s on one core. */
+#define SIM_DEFAULT_STEPS 40000
+
+typedef uint64_t sim_time;
+
+/* ---- generators (sim_rng.c) ---- */
+typedef struct sim_rng {
+	uint64_t s[4]; /* xoshiro256** state */
+} sim_rng;
+
+void sim_rng_seed(sim_rng *r, uint64_t seed, uint64_t stream);
+uint64_t sim_rng_next(sim_rng *r);
+uint64_t sim_rng_below(sim_rng *r, uint64_t n);            /* [0, n) */
+uint64_t sim_rng_range(sim_rng *r, uint64_t lo, uint64_t hi); /* [lo, hi] */
+bool sim_rng_chance(sim_rng *r, unsigned per_mille);
+uint64_t sim_mix(uint64_t x); /* splitmix64 finaliser */
+
+/* ---- engines (sim_engine.c) ---- */
+
+/* Engine knobs the simulator randomises per seed; each engine maps them. */
+typedef struct sim_tuning {
+	unsigned election_ticks, heartbeat_ticks;
+	bool pre_vote, check_quorum;
+	size_t entries_per_msg; /* client entries an append may carry */
+	size_t max_inflight_msgs, max_uncommitted_bytes;
+} sim_tuning;
+
+typedef struct sim_engine_args {
+	uint64_t id, group;
+	const uint64_t *voters;
+	size_t n_voters;
+	const sim_tuning *tuning;
+	uint64_t (*rand)(void *userdata);
+	void *rand_userdata;
+	const sn_hard_state *hard_state;
+	const sn_entry *entries;
+	size_t n_entries;
+	uint64_t applied;
+} sim_engine_args;
+
+typedef struct sim_engine_kind {
+	const char *name;
+	int (*create)(sn_engine **out, const sim_engine_args *a);
+	/* One line describing an encoded message, for --verbose traces. */
+	void (*describe)(char *buf, size_t cap, const void *data, size_t len);
+} sim_engine_kind;
+
+const sim_engine_kind *sim_engine_find(const char *name);
+/* "raft" or "raft, paxos": the valid names, for usage errors. */
+const char *sim_engine_names(void);
+
+/* ---- logs as the simulator sees them ---- */
+typedef struct sim_entry {
+	uint64_t term;
+	uint32_t type;
+	uint32_t len;
+	uint8_t data[SIM_PAYLOAD];
+} sim_entry;
+
+typedef struct sim_log {
+	sim_entry *v; /* v[i] has index i + 1 */
+	size_t n, cap;
+} sim_log;
+
+void sim_log_truncate(sim_log *l, uint64_t from); /* drop index >= from */
+void sim_log_append(sim_log *l, const sim_entry *e);
+void sim_log_copy(sim_log *dst, const sim_log *src);
+void sim_log_free(sim_log *l);
+const sim_entry *sim_log_at(const sim_log *l, uint64_t index); /* or NULL */
+bool sim_entry_eq(const sim_entry *a, const sim_entry *b);
+/* The write value carried by a normal entry (0 for a noop or a foreign
+ * payload). */
+uint64_t sim_entry_value(const sim_entry *e);
+
+/* ---- events and messages (sim_net.c) ---- */
+enum sim_ev_kind {
+	SIM_EV_DELIVER,    /* a message reaches node `node` */
+	SIM_EV_TICK,       /* node `node` ticks (incarnation `gen`) */
+	SIM_EV_SYNC,       /* node's oldest pending write becomes durable */
+	SIM_EV_CLIENT,     /* client `arg` acts */
+	SIM_EV_OP_TIMEOUT, /* operation `arg` gives up if still pending */
+	SIM_EV_FAULT,      /* the chaos schedule strikes */
+	SIM_EV_RESTART,    /* node `node` comes back */
+	SIM_EV_LINKS_HEAL, /* partition number `arg` ends */
+	SIM_EV_ASSASSIN,   /* crash node `node` if still incarnation `gen` */
+};
+
+typedef struct sim_msg {
+	int from, to; /* node indexes */
+	size_t len;
+	uint8_t *data;
+} sim_msg;
+
+typedef struct sim_event {
+	sim_time at;
+	uint64_t seq; /* ties broken by scheduling order: deterministic */
+	int kind;
+	int node;
+	uint64_t gen;
+	uint64_t arg;
+	sim_msg *msg;
+} sim_event;
+
+typedef struct sim_heap {
+	sim_event *v;
+	size_t n, cap;
+} sim_heap;
+
+/* ---- nodes (sim_node.c) ---- */
+
+/* One ordered write handed to the node's disk, durable at `done`. */
+typedef struct sim_write {
+	bool has_hs;
+	sn_hard_state hs;
+	uint64_t first; /* index of ents[0] */
+	sim_entry *ents;
+	size_t n_ents;
+	sn_message *after; /* messages_after_persist (data copied), sent
+			      once the write is durable */
+	size_t n_after;
+} sim_write;
+
+typedef struct sim_node {
+	int idx;
+	uint64_t id;
+	bool up;
+	uint64_t gen; /* incarnation; bumped by each crash */
+	sn_engine *eng;
+	sim_rng eng_rng; /* the engine's election randomness */
+	unsigned tick_period;
+	sim_time paused_until;
+
+	sim_log mem; /* the engine's log, as its readies described it */
+	sim_log disk;
+	sn_hard_state disk_hs;
+	sim_write *wq; /* pending writes, FIFO */
+	size_t wq_head, wq_n, wq_cap;
+	sim_time wq_last_done;
+
+	/* the register state machine, rebuilt from index 1 on restart */
+	uint64_t applied;
+	uint64_t reg;
+
+	/* what the checkers last saw */
+	sn_engine_status st;
+	uint64_t commit_checked;
+	int last_role;
+	uint64_t last_term;
+	uint64_t watched_term;   /* last term the chaos saw it lead */
+	uint64_t watched_commit; /* its commit then; UINT64_MAX once moved */
+	bool probe_applied;
+} sim_node;
+
+/* ---- clients and the history (sim_client.c) ---- */
+enum sim_op_status {
+	SIM_OP_PENDING,
+	SIM_OP_OK,      /* acknowledged (write) / returned a value (read) */
+	SIM_OP_FAILED,  /* refused before taking effect */
+	SIM_OP_UNKNOWN, /* may or may not have taken effect */
+};
+
+typedef struct sim_op {
+	int client;
+	int node;
+	uint64_t node_gen;
+	bool is_write;
+	uint64_t value; /* write: the value written; read: the value seen */
+	uint64_t index; /* write: the proposed index; read: the read index */
+	bool read_confirmed;
+	uint64_t inv, resp; /* history stamps; resp 0 = no response */
+	int status;
+} sim_op;
+
+typedef struct sim_client {
+	int guess;  /* node index the client believes is leader */
+	long op;    /* index of the outstanding op in the history, or -1 */
+	bool probe; /* the heal phase's liveness client */
+} sim_client;
+
+/* ---- the per-seed profile (sim_run.c) ---- */
+typedef struct sim_profile {
+	int n_nodes;
+	int n_clients;
+	sim_tuning tuning;
+	/* network, per mille and time units */
+	unsigned drop, dup, slow, trunc;
+	unsigned delay_max, slow_max;
+	unsigned disk_max;
+	/* chaos */
+	unsigned fault_gap; /* mean time between faults */
+	unsigned w_crash, w_partition, w_oneway, w_isolate, w_heal, w_pause,
+		w_campaign, w_transfer, w_weather;
+	unsigned leader_bias; /* per mille of crashes aimed at the leader */
+	unsigned assassin;    /* per mille: crash a new leader young */
+	unsigned quick_restart; /* per mille of restarts within a tick */
+	/* workload */
+	unsigned write_share; /* per mille of ops that are writes */
+	unsigned think_max;
+} sim_profile;
+
+/* ---- the checkers' memory (sim_check.c) ---- */
+typedef struct sim_seen {
+	uint64_t term;
+	sim_entry e;
+} sim_seen;
+
+typedef struct sim_seen_list {
+	sim_seen *v;
+	size_t n, cap;
+} sim_seen_list;
+
+typedef struct sim_checker {
+	uint64_t *leader_of; /* leader_of[term] = node id, 0 none */
+	size_t n_leader_of;
+	sim_log committed;       /* entries known committed, index order */
+	uint64_t *commit_term;   /* term in which committed[i] became known */
+	size_t cap_commit_term;
+	sim_log applied;         /* what the first state machine applied */
+	sim_seen_list *seen;     /* seen[i]: distinct (term, entry) at index i+1 */
+	size_t n_seen;
+} sim_checker;
+
+/* ---- the run parameters and the world ---- */
+typedef struct sim_params {
+	const sim_engine_kind *engine;
+	uint64_t seed;
+	int n_nodes; /* 0: derived from the seed */
+	uint64_t steps;
+	int mutant;
+	const char *mutant_name; /* NULL for none */
+	bool verbose;
+} sim_params;
+
+typedef struct sim {
+	sim_params p;
+	sim_profile pf;
+	sim_rng rng_net, rng_disk, rng_fault, rng_client;
+	sim_time now;
+	uint64_t steps;
+	uint64_t seq;
+	sim_heap heap;
+	bool healing;
+	sim_time heal_deadline;
+	bool live; /* the heal phase reached its goal */
+
+	sim_node nodes[SIM_MAX_NODES];
+	uint64_t voters[SIM_MAX_NODES];
+	bool cut[SIM_MAX_NODES][SIM_MAX_NODES]; /* cut[a][b]: a -> b lost */
+	uint64_t partition; /* number of the current partition */
+
+	sim_client *clients;
+	int n_clients; /* including the probe client, the last one */
+	sim_op *ops;
+	size_t n_ops, cap_ops;
+	uint64_t stamp; /* history clock: one tick per invoke or response */
+	uint64_t probe_value;
+
+	sim_checker ck;
+	bool violated;
+	char reason[512];
+} sim;
+
+/* sim_run.c */
+void sim_derive_profile(sim_profile *pf, uint64_t seed, int n_nodes);
+/* Run one seed. Returns true when it passed; otherwise *reason holds the
+ * first violation. */
+bool sim_run(const sim_params *p, char *reason, size_t cap, int *n_nodes);
+
+/* sim_net.c */
+void sim_heap_push(sim *s, sim_event ev);
+bool sim_heap_pop(sim *s, sim_event *out);
+void sim_heap_free(sim *s);
+void sim_schedule(sim *s, sim_time at, int kind, int node, uint64_t gen,
+		  uint64_t arg);
+void sim_net_send(sim *s, int from, const sn_message *m);
+void sim_net_deliver(sim *s, const sim_event *ev);
+void sim_msg_free(sim_msg *m);
+
+/* sim_node.c */
+void sim_node_start(sim *s, sim_node *n);
+void sim_node_crash(sim *s, sim_node *n);
+void sim_node_tick(sim *s, sim_node *n);
+void sim_node_sync(sim *s, sim_node *n);
+void sim_node_drain(sim *s, sim_node *n);
+void sim_node_free(sim_node *n);
+bool sim_node_paused(const sim *s, const sim_node *n);
+sim_node *sim_node_by_id(sim *s, uint64_t id);
+int sim_find_leader(sim *s);
+
+/* sim_client.c */
+void sim_clients_init(sim *s);
+void sim_client_act(sim *s, int c);
+void sim_client_on_apply(sim *s, sim_node *n, uint64_t index,
+			 const sim_entry *e);
+void sim_client_on_read(sim *s, sim_node *n, const sn_read_state *rs);
+void sim_client_on_crash(sim *s, sim_node *n);
+void sim_op_timeout(sim *s, uint64_t op);
+void sim_clients_free(sim *s);
+
+/* sim_fault.c */
+void sim_fault_strike(sim *s);
+void sim_fault_restart(sim *s, int node, uint64_t gen);
+void sim_fault_links_heal(sim *s, uint64_t partition);
+void sim_fault_heal_all(sim *s);
+void sim_fault_watch(sim *s);
+void sim_fault_assassin(sim *s, int node, uint64_t gen);
+
+/* sim_check.c */
+void sim_check_log_write(sim *s, sim_node *n, uint64_t index,
+			 const sim_entry *e);
+void sim_check_log_cut(sim *s, sim_node *n, uint64_t from);
+void sim_check_apply(sim *s, sim_node *n, uint64_t index,
+		     const sim_entry *e);
+void sim_check_step(sim *s);
+void sim_check_full(sim *s);
+void sim_check_free(sim *s);
+
+/* sim_lin.c */
+void sim_check_linearizable(sim *s);
+
+/* Record the first violation of the run (printf-style reason). */
+void sim_violation(sim *s, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* A trace line for --verbose, prefixed with the time and step. */
+void sim_trace(sim *s, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void *sim_alloc(size_t size);                 /* aborts when out of memory */
+void *sim_grow(void *p, size_t *cap, size_t need, size_t elem);
+
+#endif

@@ -1,0 +1,337 @@
+/*
+ * The safety invariants, checked as the run goes.
+ *
+ * The checkers keep three global records:
+ *   - committed: every entry some node's commit index has covered, with the
+ *     term in which it first became known committed (the observing node's
+ *     term: commit indexes only move on a leader, and the leader is checked
+ *     in the very step it moves, so this is the term that committed it);
+ *   - applied: what the first state machine to reach each index applied;
+ *   - seen: per index, the distinct (term, entry) pairs any log ever held.
+ * and test, after every event:
+ *   1. election safety: at most one leader per term, over all time;
+ *   2. leader completeness: a node becoming leader of term T holds every
+ *      entry committed in a term below T;
+ *   3. committed entries never change or vanish: an entry is first seen
+ *      committed only when a quorum of disks holds it, every node's log
+ *      agrees with the committed record up to the node's commit index, and
+ *      no node rewrites or cuts its log below its own commit index;
+ *   4. log matching (cheap form): one entry per (index, term) ever; the full
+ *      prefix form is checked every FULL_CHECK_EVERY steps and at the end;
+ *   5. state machine safety: every node applies the same entry at each
+ *      index, in index order, and only what was committed;
+ *   6. the engine's status agrees with what its readies described, and
+ *      nothing is handed out to apply beyond the commit and persisted
+ *      indexes.
+ */
+#include "sim.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+
+#define FULL_CHECK_EVERY 1000
+
+static sim_checker *ck(sim *s)
+{
+	return &s->ck;
+}
+
+static void seen_note(sim *s, uint64_t index, const sim_entry *e)
+{
+	sim_checker *c = ck(s);
+	sim_seen_list *l;
+	size_t old = c->n_seen;
+
+	if (index > c->n_seen) {
+		size_t cap = c->n_seen;
+		c->seen = sim_grow(c->seen, &cap, index, sizeof *c->seen);
+		for (size_t i = old; i < cap; i++)
+			c->seen[i] = (sim_seen_list){ 0 };
+		c->n_seen = cap;
+	}
+	l = &c->seen[index - 1];
+	for (size_t i = 0; i < l->n; i++) {
+		if (l->v[i].term != e->term)
+			continue;
+		if (!sim_entry_eq(&l->v[i].e, e))
+			sim_violation(s, "log matching: index %" PRIu64
+				      " term %" PRIu64 " holds two different "
+				      "entries (values %" PRIu64 " and %" PRIu64
+				      ")", index, e->term,
+				      sim_entry_value(&l->v[i].e),
+				      sim_entry_value(e));
+		return;
+	}
+	l->v = sim_grow(l->v, &l->cap, l->n + 1, sizeof *l->v);
+	l->v[l->n++] = (sim_seen){ e->term, *e };
+}
+
+/*
+ * A log may hold anything beyond its own commit index: a stale leader may
+ * append at an index committed elsewhere, a stale append may cut a suffix
+ * that a newer leader committed meanwhile. What must never change is the
+ * part the node itself knows committed (the record's side of that is
+ * check_commit). n->commit_checked is the commit index seen at the last
+ * step, a lower bound of the engine's.
+ */
+void sim_check_log_write(sim *s, sim_node *n, uint64_t index,
+			 const sim_entry *e)
+{
+	const sim_entry *old = sim_log_at(&n->mem, index);
+
+	if (index <= n->commit_checked && old && !sim_entry_eq(old, e))
+		sim_violation(s, "node %" PRIu64 " overwrote entry %" PRIu64
+			      " (term %" PRIu64 ", value %" PRIu64 ") below "
+			      "its commit index %" PRIu64 " with term %" PRIu64
+			      " value %" PRIu64, n->id, index, old->term,
+			      sim_entry_value(old), n->commit_checked, e->term,
+			      sim_entry_value(e));
+	seen_note(s, index, e);
+}
+
+void sim_check_log_cut(sim *s, sim_node *n, uint64_t from)
+{
+	if (from <= n->commit_checked)
+		sim_violation(s, "node %" PRIu64 " cut its log from %" PRIu64
+			      ", below its commit index %" PRIu64, n->id, from,
+			      n->commit_checked);
+}
+
+void sim_check_apply(sim *s, sim_node *n, uint64_t index,
+		     const sim_entry *e)
+{
+	sim_checker *c = ck(s);
+	const sim_entry *a = sim_log_at(&c->applied, index);
+	const sim_entry *g = sim_log_at(&c->committed, index);
+
+	if (a && !sim_entry_eq(a, e))
+		sim_violation(s, "state machines diverge at index %" PRIu64
+			      ": node %" PRIu64 " applied term %" PRIu64
+			      " value %" PRIu64 ", another applied term %"
+			      PRIu64 " value %" PRIu64, index, n->id, e->term,
+			      sim_entry_value(e), a->term, sim_entry_value(a));
+	else if (!a)
+		sim_log_append(&c->applied, e); /* index == applied.n + 1 */
+	if (g && !sim_entry_eq(g, e))
+		sim_violation(s, "node %" PRIu64 " applied at index %" PRIu64
+			      " an entry other than the committed one", n->id,
+			      index);
+}
+
+static void check_election(sim *s, sim_node *n, const sn_engine_status *st)
+{
+	sim_checker *c = ck(s);
+	size_t old = c->n_leader_of;
+
+	if (st->term >= c->n_leader_of) {
+		size_t cap = c->n_leader_of;
+		c->leader_of = sim_grow(c->leader_of, &cap, st->term + 1,
+					sizeof *c->leader_of);
+		for (size_t i = old; i < cap; i++)
+			c->leader_of[i] = 0;
+		c->n_leader_of = cap;
+	}
+	if (c->leader_of[st->term] == 0)
+		c->leader_of[st->term] = n->id;
+	else if (c->leader_of[st->term] != n->id)
+		sim_violation(s, "two leaders in term %" PRIu64 ": nodes %"
+			      PRIu64 " and %" PRIu64, st->term,
+			      c->leader_of[st->term], n->id);
+}
+
+static void check_completeness(sim *s, sim_node *n, uint64_t term)
+{
+	sim_checker *c = ck(s);
+
+	for (uint64_t i = 1; i <= c->committed.n; i++) {
+		const sim_entry *g = &c->committed.v[i - 1];
+		const sim_entry *m = sim_log_at(&n->mem, i);
+		if (c->commit_term[i - 1] >= term || (m && sim_entry_eq(m, g)))
+			continue;
+		sim_violation(s, "leader completeness: node %" PRIu64
+			      " leads term %" PRIu64 " without committed entry %"
+			      PRIu64 " (term %" PRIu64 ", value %" PRIu64
+			      ", committed in term %" PRIu64 ")", n->id, term, i,
+			      g->term, sim_entry_value(g), c->commit_term[i - 1]);
+		return;
+	}
+}
+
+/* An entry becomes committed only once a quorum holds it durably: acks
+ * travel in messages_after_persist and a leader counts its own log only up
+ * to what it was told is persisted. Checked when the entry is first seen
+ * committed; from then on no quorum member can lose it. */
+static bool durable_on_quorum(sim *s, uint64_t index, const sim_entry *e)
+{
+	int have = 0;
+
+	for (int i = 0; i < s->pf.n_nodes; i++) {
+		const sim_entry *d = sim_log_at(&s->nodes[i].disk, index);
+		have += d && sim_entry_eq(d, e);
+	}
+	return have > s->pf.n_nodes / 2;
+}
+
+/* Extend or compare the committed record with the node's newly committed
+ * entries. */
+static void check_commit(sim *s, sim_node *n, const sn_engine_status *st)
+{
+	sim_checker *c = ck(s);
+
+	if (st->commit < n->commit_checked) {
+		sim_violation(s, "node %" PRIu64 " commit index went back from %"
+			      PRIu64 " to %" PRIu64, n->id, n->commit_checked,
+			      st->commit);
+		return;
+	}
+	for (uint64_t i = n->commit_checked + 1; i <= st->commit; i++) {
+		const sim_entry *m = sim_log_at(&n->mem, i);
+		const sim_entry *g = sim_log_at(&c->committed, i);
+		const sim_entry *a = sim_log_at(&c->applied, i);
+		if (g && !sim_entry_eq(g, m)) {
+			sim_violation(s, "committed entry %" PRIu64 " changed: "
+				      "node %" PRIu64 " commits term %" PRIu64
+				      " value %" PRIu64 ", earlier term %"
+				      PRIu64 " value %" PRIu64, i, n->id,
+				      m->term, sim_entry_value(m), g->term,
+				      sim_entry_value(g));
+			return;
+		}
+		if (g)
+			continue;
+		if (a && !sim_entry_eq(a, m)) {
+			sim_violation(s, "entry %" PRIu64 " was applied before "
+				      "it was committed, and differs", i);
+			return;
+		}
+		if (!durable_on_quorum(s, i, m)) {
+			sim_violation(s, "entry %" PRIu64 " (term %" PRIu64
+				      ") is committed but durable on fewer "
+				      "than a quorum of disks", i, m->term);
+			return;
+		}
+		sim_log_append(&c->committed, m);
+		c->commit_term = sim_grow(c->commit_term, &c->cap_commit_term,
+					  i, sizeof *c->commit_term);
+		c->commit_term[i - 1] = st->term;
+	}
+	n->commit_checked = st->commit;
+}
+
+/* The engine's status must match what its readies told us. */
+static void check_status(sim *s, sim_node *n, const sn_engine_status *st)
+{
+	uint64_t last_term = n->mem.n ? n->mem.v[n->mem.n - 1].term : 0;
+
+	if (st->last_index != n->mem.n || st->last_term != last_term)
+		sim_violation(s, "node %" PRIu64 " status says last %" PRIu64
+			      "/%" PRIu64 " but its readies wrote %zu/%" PRIu64,
+			      n->id, st->last_index, st->last_term, n->mem.n,
+			      last_term);
+	else if (st->applied != n->applied)
+		sim_violation(s, "node %" PRIu64 " status says applied %" PRIu64
+			      " but it handed out %" PRIu64, n->id, st->applied,
+			      n->applied);
+	else if (st->applied > st->commit || st->applied > st->persisted)
+		sim_violation(s, "node %" PRIu64 " handed out entries to apply "
+			      "through %" PRIu64 " beyond its commit %" PRIu64
+			      " or persisted index %" PRIu64, n->id,
+			      st->applied, st->commit, st->persisted);
+	else if (st->commit > st->last_index)
+		sim_violation(s, "node %" PRIu64 " commit %" PRIu64
+			      " beyond its last index %" PRIu64, n->id,
+			      st->commit, st->last_index);
+	else if (st->term < n->last_term)
+		sim_violation(s, "node %" PRIu64 " term went back from %" PRIu64
+			      " to %" PRIu64, n->id, n->last_term, st->term);
+}
+
+static void check_node(sim *s, sim_node *n)
+{
+	sn_engine_status st;
+
+	sn_engine_get_status(&st, n->eng);
+	check_status(s, n, &st);
+	if (s->violated)
+		return;
+	if (st.role == SN_ROLE_LEADER) {
+		bool fresh = n->last_role != SN_ROLE_LEADER ||
+			     n->last_term != st.term;
+		check_election(s, n, &st);
+		if (fresh) {
+			sim_trace(s, "node %" PRIu64 " leads term %" PRIu64
+				  " (last %" PRIu64 "/%" PRIu64 ", commit %"
+				  PRIu64 ")", n->id, st.term, st.last_index,
+				  st.last_term, st.commit);
+			check_completeness(s, n, st.term);
+		}
+	}
+	if (!s->violated)
+		check_commit(s, n, &st);
+	n->last_role = (int)st.role;
+	n->last_term = st.term;
+	n->st = st;
+}
+
+static const sim_log *log_of(const sim_node *n)
+{
+	return n->up ? &n->mem : &n->disk;
+}
+
+/* Log matching, prefix form: two logs that agree on (index, term) agree on
+ * everything up to that index. */
+static void check_pair(sim *s, const sim_node *a, const sim_node *b)
+{
+	const sim_log *la = log_of(a), *lb = log_of(b);
+	uint64_t k = la->n < lb->n ? la->n : lb->n;
+
+	while (k > 0 && la->v[k - 1].term != lb->v[k - 1].term)
+		k--;
+	for (uint64_t i = 1; i <= k; i++) {
+		if (sim_entry_eq(&la->v[i - 1], &lb->v[i - 1]))
+			continue;
+		sim_violation(s, "log matching: nodes %" PRIu64 " and %" PRIu64
+			      " agree on index %" PRIu64 " term %" PRIu64
+			      " but differ at index %" PRIu64, a->id, b->id, k,
+			      la->v[k - 1].term, i);
+		return;
+	}
+}
+
+void sim_check_full(sim *s)
+{
+	sim_checker *c = ck(s);
+	uint64_t k = c->applied.n < c->committed.n ? c->applied.n
+						   : c->committed.n;
+
+	for (int a = 0; a < s->pf.n_nodes && !s->violated; a++)
+		for (int b = a + 1; b < s->pf.n_nodes && !s->violated; b++)
+			check_pair(s, &s->nodes[a], &s->nodes[b]);
+	for (uint64_t i = 1; i <= k && !s->violated; i++)
+		if (!sim_entry_eq(&c->applied.v[i - 1], &c->committed.v[i - 1]))
+			sim_violation(s, "applied entry %" PRIu64 " differs "
+				      "from the committed one", i);
+}
+
+void sim_check_step(sim *s)
+{
+	for (int i = 0; i < s->pf.n_nodes && !s->violated; i++)
+		if (s->nodes[i].up)
+			check_node(s, &s->nodes[i]);
+	if (!s->violated && s->steps % FULL_CHECK_EVERY == 0)
+		sim_check_full(s);
+}
+
+void sim_check_free(sim *s)
+{
+	sim_checker *c = ck(s);
+
+	for (size_t i = 0; i < c->n_seen; i++)
+		free(c->seen[i].v);
+	free(c->seen);
+	free(c->leader_of);
+	free(c->commit_term);
+	sim_log_free(&c->committed);
+	sim_log_free(&c->applied);
+	*c = (sim_checker){ 0 };
+}

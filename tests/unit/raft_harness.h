@@ -1,0 +1,813 @@
+/*
+ * tests/unit/raft_harness.h - a tiny in-process cluster of Raft engines.
+ *
+ * Each Node is one engine plus the storage a caller would keep: its durable
+ * log and hard state, the entries it applied and the reads it was handed.
+ * Net::drain() handles a ready exactly as <senate/sys/engine.h> says (send
+ * `messages`, write, send `messages_after_persist`, report persisted, apply,
+ * advance), synchronously unless a node holds its writes (hold_persist).
+ * Messages go into one FIFO queue; Net::deliver() steps them into their
+ * destination, through partitions and an optional filter that may drop or
+ * hold a message. Every message is decoded with the engine's own codec, so
+ * tests assert on types and fields.
+ *
+ * The harness checks contract invariants on every ready (envelope, committed
+ * entries contiguous and never beyond what was reported durable, committed
+ * entries equal to the stored ones, hard-state term monotonic) with
+ * ADD_FAILURE, so every test doubles as a check of those rules.
+ */
+#ifndef SENATE_TESTS_UNIT_RAFT_HARNESS_H
+#define SENATE_TESTS_UNIT_RAFT_HARNESS_H
+
+#include <gtest/gtest.h>
+
+#include <senate/senate.h>
+extern "C" {
+#include "raft/raft_msg.h"
+}
+
+#include <cstdint>
+#include <cstring>
+#include <deque>
+#include <functional>
+#include <map>
+#include <ostream>
+#include <set>
+#include <sstream>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace sntest {
+
+constexpr uint64_t kGroup = 7;
+
+enum MsgType : uint8_t {
+	APP = SN__RAFT_APP,
+	APP_RESP = SN__RAFT_APP_RESP,
+	VOTE = SN__RAFT_VOTE,
+	VOTE_RESP = SN__RAFT_VOTE_RESP,
+	PREVOTE = SN__RAFT_PREVOTE,
+	PREVOTE_RESP = SN__RAFT_PREVOTE_RESP,
+	HEARTBEAT = SN__RAFT_HEARTBEAT,
+	HEARTBEAT_RESP = SN__RAFT_HEARTBEAT_RESP,
+	TIMEOUT_NOW = SN__RAFT_TIMEOUT_NOW,
+};
+
+inline const char *type_name(int t)
+{
+	const char *n = sn__raft_msg_type_name(t);
+	return n ? n : "?";
+}
+
+inline const char *role_name(sn_role r)
+{
+	switch (r) {
+	case SN_ROLE_FOLLOWER: return "follower";
+	case SN_ROLE_PRECANDIDATE: return "precandidate";
+	case SN_ROLE_CANDIDATE: return "candidate";
+	case SN_ROLE_LEADER: return "leader";
+	}
+	return "?";
+}
+
+/* A log entry with its data copied. */
+struct Ent {
+	uint64_t index = 0;
+	uint64_t term = 0;
+	uint32_t type = SN_ENTRY_NORMAL;
+	std::string data;
+
+	bool operator==(const Ent &o) const
+	{
+		return index == o.index && term == o.term && type == o.type &&
+		       data == o.data;
+	}
+	bool operator!=(const Ent &o) const { return !(*this == o); }
+};
+
+inline std::ostream &operator<<(std::ostream &os, const Ent &e)
+{
+	os << e.index << ":t" << e.term;
+	if (e.type == SN_ENTRY_NOOP)
+		os << ":noop";
+	else if (!e.data.empty())
+		os << ":'" << (e.data.size() > 16 ? e.data.substr(0, 16) + "..."
+						    : e.data) << "'";
+	return os;
+}
+
+inline Ent E(uint64_t index, uint64_t term, std::string data = "",
+	     uint32_t type = SN_ENTRY_NORMAL)
+{
+	Ent e;
+	e.index = index;
+	e.term = term;
+	e.type = type;
+	e.data = std::move(data);
+	return e;
+}
+
+/* A log from index 1 with the given terms; entry i's data is "i<i>t<term>". */
+inline std::vector<Ent> LogOfTerms(const std::vector<uint64_t> &terms)
+{
+	std::vector<Ent> log;
+	for (size_t i = 0; i < terms.size(); i++)
+		log.push_back(E(i + 1, terms[i], "i" + std::to_string(i + 1) + "t" +
+					      std::to_string(terms[i])));
+	return log;
+}
+
+inline Ent FromWire(const sn_entry &w)
+{
+	Ent e;
+	e.index = w.index;
+	e.term = w.term;
+	e.type = w.type;
+	if (w.len)
+		e.data.assign(static_cast<const char *>(w.data), w.len);
+	return e;
+}
+
+/* A decoded Raft message and its envelope. */
+struct Msg {
+	uint64_t group = kGroup;
+	uint64_t from = 0;
+	uint64_t to = 0;
+	bool after_persist = false; /* came from messages_after_persist */
+
+	uint8_t type = 0;
+	uint8_t reject = 0;
+	uint8_t flags = 0;
+	uint64_t term = 0;
+	uint64_t index = 0;
+	uint64_t log_term = 0;
+	uint64_t commit = 0;
+	uint64_t hint = 0;
+	uint64_t ctx = 0;
+	std::vector<Ent> entries;
+
+	std::vector<uint8_t> raw; /* the bytes on the wire */
+
+	size_t EntryBytes() const
+	{
+		size_t n = 0;
+		for (const Ent &e : entries)
+			n += e.data.size();
+		return n;
+	}
+
+	std::string Str() const
+	{
+		std::ostringstream os;
+		os << type_name(type) << " " << from << "->" << to << " t"
+		   << term << " i" << index << " lt" << log_term << " c"
+		   << commit;
+		if (reject)
+			os << " REJECT";
+		if (hint)
+			os << " hint" << hint;
+		if (ctx)
+			os << " ctx" << ctx;
+		if (flags)
+			os << " flags" << unsigned(flags);
+		if (!entries.empty()) {
+			os << " [";
+			for (size_t i = 0; i < entries.size(); i++)
+				os << (i ? " " : "") << entries[i];
+			os << "]";
+		}
+		if (after_persist)
+			os << " (after persist)";
+		return os.str();
+	}
+};
+
+inline std::ostream &operator<<(std::ostream &os, const Msg &m)
+{
+	return os << m.Str();
+}
+
+inline Msg M(uint8_t type, uint64_t from, uint64_t to, uint64_t term)
+{
+	Msg m;
+	m.type = type;
+	m.from = from;
+	m.to = to;
+	m.term = term;
+	return m;
+}
+
+/* An APP from `from` with prev (index, log_term), `ents` and commit. */
+inline Msg App(uint64_t from, uint64_t to, uint64_t term, uint64_t prev_index,
+	       uint64_t prev_term, std::vector<Ent> ents, uint64_t commit)
+{
+	Msg m = M(APP, from, to, term);
+	m.index = prev_index;
+	m.log_term = prev_term;
+	m.commit = commit;
+	for (size_t i = 0; i < ents.size(); i++)
+		ents[i].index = prev_index + 1 + i;
+	m.entries = std::move(ents);
+	return m;
+}
+
+inline std::vector<uint8_t> Encode(const Msg &m)
+{
+	sn__raft_msg r;
+	std::memset(&r, 0, sizeof r);
+	r.type = m.type;
+	r.reject = m.reject;
+	r.flags = m.flags;
+	r.term = m.term;
+	r.index = m.index;
+	r.log_term = m.log_term;
+	r.commit = m.commit;
+	r.hint = m.hint;
+	r.ctx = m.ctx;
+	std::vector<sn_entry> es;
+	for (const Ent &e : m.entries) {
+		sn_entry w;
+		w.index = e.index;
+		w.term = e.term;
+		w.type = e.type;
+		w.data = e.data.data();
+		w.len = e.data.size();
+		es.push_back(w);
+	}
+	r.n_entries = es.size();
+	r.entries = es.empty() ? nullptr : es.data();
+	std::vector<uint8_t> out(sn__raft_msg_size(&r));
+	sn__raft_msg_encode(&r, out.data());
+	return out;
+}
+
+/* Decode bytes into *out (envelope untouched). False when the codec refuses. */
+inline bool Decode(const void *data, size_t len, Msg *out)
+{
+	sn__raft_msg r;
+	std::memset(&r, 0, sizeof r);
+	if (sn__raft_msg_decode(&r, data, len) != SN_OK)
+		return false;
+	out->type = r.type;
+	out->reject = r.reject;
+	out->flags = r.flags;
+	out->term = r.term;
+	out->index = r.index;
+	out->log_term = r.log_term;
+	out->commit = r.commit;
+	out->hint = r.hint;
+	out->ctx = r.ctx;
+	out->entries.clear();
+	for (size_t i = 0; i < r.n_entries; i++)
+		out->entries.push_back(FromWire(r.entries[i]));
+	sn__free(r.entries);
+	out->raw.assign(static_cast<const uint8_t *>(data),
+			static_cast<const uint8_t *>(data) + len);
+	return true;
+}
+
+/* How a cluster's engines are configured. */
+struct Config {
+	unsigned election = 10;
+	unsigned heartbeat = 1;
+	bool pre_vote = true;
+	bool check_quorum = true;
+	size_t max_msg_bytes = 0;
+	size_t max_inflight_msgs = 0;
+	size_t max_inflight_bytes = 0;
+	size_t max_uncommitted_bytes = 0;
+	size_t max_entry_bytes = 0;
+	size_t max_pending_reads = 0;
+	uint64_t seed = 0; /* 0: each engine seeds with its id */
+	uint64_t group = kGroup;
+
+	/* Plain Raft, as the paper describes it: no PreVote, no CheckQuorum. */
+	static Config Plain()
+	{
+		Config c;
+		c.pre_vote = false;
+		c.check_quorum = false;
+		return c;
+	}
+};
+
+inline sn_raft_options MakeOptions(uint64_t id,
+				   const std::vector<uint64_t> &voters,
+				   const Config &c)
+{
+	sn_raft_options o;
+	std::memset(&o, 0, sizeof o);
+	EXPECT_EQ(SN_OK, sn_raft_options_init(&o, SN_RAFT_OPTIONS_VERSION));
+	o.id = id;
+	o.group = c.group;
+	o.voters = voters.data();
+	o.n_voters = voters.size();
+	o.election_ticks = c.election;
+	o.heartbeat_ticks = c.heartbeat;
+	o.disable_pre_vote = !c.pre_vote;
+	o.disable_check_quorum = !c.check_quorum;
+	o.max_msg_bytes = c.max_msg_bytes;
+	o.max_inflight_msgs = c.max_inflight_msgs;
+	o.max_inflight_bytes = c.max_inflight_bytes;
+	o.max_uncommitted_bytes = c.max_uncommitted_bytes;
+	o.max_entry_bytes = c.max_entry_bytes;
+	o.max_pending_reads = c.max_pending_reads;
+	o.seed = c.seed ? c.seed + id : 0;
+	return o;
+}
+
+/* One member: an engine and the storage its caller keeps. */
+struct Node {
+	uint64_t id = 0;
+	sn_engine *e = nullptr;
+
+	std::vector<Ent> log; /* stable log; log[i].index == i + 1 */
+	sn_hard_state hs{};
+	int hs_writes = 0;
+	uint64_t persisted = 0; /* last index reported with persisted() */
+
+	std::vector<Ent> committed; /* every entry handed out to apply */
+	uint64_t applied = 0;
+	std::vector<sn_read_state> reads;
+	std::vector<std::vector<Ent>> writes; /* `entries` of each ready */
+
+	/* When set, writes are not reported durable (and the messages that
+	 * wait for them are not sent) until Net::Release(). */
+	bool hold_persist = false;
+	struct Pending {
+		std::vector<Msg> msgs;
+		bool has_entries = false;
+		uint64_t index = 0, term = 0;
+	};
+	std::deque<Pending> pending;
+
+	uint64_t LastIndex() const { return log.empty() ? 0 : log.back().index; }
+
+	/* The data of the applied normal entries, in order. */
+	std::vector<std::string> AppliedData() const
+	{
+		std::vector<std::string> out;
+		for (const Ent &c : committed)
+			if (c.type == SN_ENTRY_NORMAL)
+				out.push_back(c.data);
+		return out;
+	}
+};
+
+class Net {
+public:
+	enum Action { kDeliver, kDrop, kHold };
+	using Filter = std::function<Action(const Msg &)>;
+
+	Config cfg;
+	std::vector<uint64_t> voters;
+	std::map<uint64_t, Node> nodes;
+
+	std::deque<Msg> queue; /* in flight */
+	std::vector<Msg> sent; /* everything ever sent, in order */
+	std::vector<Msg> held; /* messages a filter held back */
+	Filter filter;
+	std::set<uint64_t> isolated;                  /* cut from everyone */
+	std::set<std::pair<uint64_t, uint64_t>> cuts; /* directed links */
+	std::set<uint64_t> down; /* crashed: not ticked, gets nothing */
+
+	explicit Net(std::vector<uint64_t> ids, Config c = Config())
+		: cfg(c), voters(std::move(ids))
+	{
+		for (uint64_t id : voters)
+			Start(id, nullptr, {}, 0);
+	}
+	~Net()
+	{
+		for (auto &kv : nodes)
+			sn_engine_free(kv.second.e);
+	}
+	Net(const Net &) = delete;
+	Net &operator=(const Net &) = delete;
+
+	Node &node(uint64_t id)
+	{
+		auto it = nodes.find(id);
+		if (it == nodes.end()) {
+			ADD_FAILURE() << "no node " << id;
+			static Node none;
+			return none;
+		}
+		return it->second;
+	}
+	sn_engine *e(uint64_t id) { return node(id).e; }
+
+	sn_engine_status St(uint64_t id)
+	{
+		sn_engine_status st;
+		std::memset(&st, 0, sizeof st);
+		sn_engine_get_status(&st, e(id));
+		return st;
+	}
+	sn_role Role(uint64_t id) { return St(id).role; }
+	uint64_t Term(uint64_t id) { return St(id).term; }
+
+	/* (Re)create member `id` from storage, as a restart would. */
+	void Start(uint64_t id, const sn_hard_state *hs,
+		   const std::vector<Ent> &log, uint64_t applied)
+	{
+		Node &n = nodes[id];
+		sn_engine_free(n.e);
+		n.e = nullptr;
+		n.id = id;
+		n.log = log;
+		n.hs = hs ? *hs : sn_hard_state{};
+		n.persisted = n.LastIndex();
+		n.committed.clear();
+		n.applied = applied;
+		n.reads.clear();
+		n.writes.clear();
+		n.pending.clear();
+		n.hold_persist = false;
+
+		std::vector<sn_entry> es;
+		for (const Ent &x : log) {
+			sn_entry w;
+			w.index = x.index;
+			w.term = x.term;
+			w.type = x.type;
+			w.data = x.data.data();
+			w.len = x.data.size();
+			es.push_back(w);
+		}
+		sn_raft_options o = MakeOptions(id, voters, cfg);
+		o.hard_state = hs;
+		o.entries = es.empty() ? nullptr : es.data();
+		o.n_entries = es.size();
+		o.applied = applied;
+		int rc = sn_raft_new(&n.e, &o);
+		if (rc != SN_OK)
+			ADD_FAILURE() << "sn_raft_new(" << id << ") = " << rc
+				      << ": " << sn_errmsg();
+		/* A restarted member may have committed entries to re-apply. */
+		Drain(id);
+	}
+	void Restore(uint64_t id, sn_hard_state hs, const std::vector<Ent> &log,
+		     uint64_t applied = 0)
+	{
+		Start(id, &hs, log, applied);
+	}
+	/* Crash and restart from what storage holds. */
+	void Restart(uint64_t id)
+	{
+		Node &n = node(id);
+		sn_hard_state hs = n.hs;
+		std::vector<Ent> log = n.log;
+		Start(id, &hs, log, n.applied);
+	}
+
+	/* ---- ready handling ---- */
+
+	void Drain(uint64_t id)
+	{
+		Node &n = node(id);
+		if (!n.e)
+			return;
+		for (int guard = 0; sn_engine_has_ready(n.e); guard++) {
+			if (guard > 10000) {
+				ADD_FAILURE() << "node " << id
+					      << ": ready never runs dry";
+				return;
+			}
+			sn_ready rd;
+			int rc = sn_engine_ready(n.e, &rd);
+			if (rc != 1) {
+				ADD_FAILURE() << "node " << id << ": has_ready "
+					      << "but sn_engine_ready() = " << rc;
+				return;
+			}
+			Handle(n, rd);
+			sn_engine_advance(n.e);
+		}
+	}
+	void DrainAll()
+	{
+		for (auto &kv : nodes)
+			Drain(kv.first);
+	}
+
+	/* Report held writes durable and send what waited for them. */
+	void Release(uint64_t id)
+	{
+		Node &n = node(id);
+		while (!n.pending.empty()) {
+			Node::Pending p = n.pending.front();
+			n.pending.pop_front();
+			for (Msg &m : p.msgs)
+				Send(m);
+			if (p.has_entries) {
+				sn_engine_persisted(n.e, p.index, p.term);
+				n.persisted = p.index;
+			}
+		}
+		Drain(id);
+	}
+
+	/* ---- the network ---- */
+
+	Action Route(const Msg &m)
+	{
+		if (down.count(m.to) || down.count(m.from))
+			return kDrop;
+		if (isolated.count(m.from) || isolated.count(m.to))
+			return kDrop;
+		if (cuts.count({m.from, m.to}))
+			return kDrop;
+		if (filter)
+			return filter(m);
+		return kDeliver;
+	}
+	void Isolate(uint64_t id) { isolated.insert(id); }
+	void Cut(uint64_t a, uint64_t b)
+	{
+		cuts.insert({a, b});
+		cuts.insert({b, a});
+	}
+	void Heal()
+	{
+		isolated.clear();
+		cuts.clear();
+		filter = nullptr;
+	}
+	/* Put held messages back in flight. */
+	void ReleaseHeld()
+	{
+		for (Msg &m : held)
+			queue.push_back(m);
+		held.clear();
+	}
+
+	/* Deliver queued messages (and the ones they cause) until quiet. */
+	size_t Deliver(size_t limit = 200000)
+	{
+		size_t n = 0;
+		while (!queue.empty()) {
+			if (n >= limit) {
+				ADD_FAILURE() << "network never went quiet";
+				break;
+			}
+			Msg m = queue.front();
+			queue.pop_front();
+			Action a = Route(m);
+			if (a == kDrop)
+				continue;
+			if (a == kHold) {
+				held.push_back(m);
+				continue;
+			}
+			if (!nodes.count(m.to) || !nodes[m.to].e)
+				continue;
+			n++;
+			int rc = StepRaw(m.to, m.group, m.from, m.raw);
+			EXPECT_EQ(SN_OK, rc) << "stepping " << m << ": "
+					     << sn_errmsg();
+		}
+		return n;
+	}
+	/* Drop everything in flight. */
+	void Flush() { queue.clear(); }
+
+	/* Step encoded bytes into `to` and handle its output. */
+	int StepRaw(uint64_t to, uint64_t group, uint64_t from,
+		    const std::vector<uint8_t> &raw)
+	{
+		sn_message w;
+		w.group = group;
+		w.from = from;
+		w.to = to;
+		w.data = raw.empty() ? nullptr : raw.data();
+		w.len = raw.size();
+		int rc = sn_engine_step(e(to), &w);
+		Drain(to);
+		return rc;
+	}
+	/* Step a hand-made message into m.to (bypasses the network). */
+	int Inject(const Msg &m)
+	{
+		return StepRaw(m.to, m.group, m.from, Encode(m));
+	}
+
+	/* ---- time and inputs ---- */
+
+	void Tick(uint64_t id, int n = 1)
+	{
+		for (int i = 0; i < n; i++) {
+			sn_engine_tick(e(id));
+			Drain(id);
+		}
+	}
+	/* Tick every live member once, then deliver; `n` times. */
+	void TickAll(int n = 1)
+	{
+		for (int i = 0; i < n; i++) {
+			for (auto &kv : nodes)
+				if (!down.count(kv.first))
+					Tick(kv.first);
+			Deliver();
+		}
+	}
+	int Campaign(uint64_t id)
+	{
+		int rc = sn_engine_campaign(e(id));
+		Drain(id);
+		return rc;
+	}
+	/* Campaign and deliver until quiet; true when `id` won. */
+	bool Elect(uint64_t id)
+	{
+		int rc = Campaign(id);
+		EXPECT_EQ(SN_OK, rc) << "campaign " << id;
+		Deliver();
+		return Role(id) == SN_ROLE_LEADER;
+	}
+	int Propose(uint64_t id, const std::string &data,
+		    uint64_t *index = nullptr)
+	{
+		int rc = sn_engine_propose(index, e(id), data.data(),
+					   data.size());
+		Drain(id);
+		return rc;
+	}
+	/* The leader with the highest term, 0 if none. */
+	uint64_t Leader()
+	{
+		uint64_t best = 0, term = 0;
+		for (auto &kv : nodes) {
+			if (down.count(kv.first))
+				continue;
+			sn_engine_status st = St(kv.first);
+			if (st.role == SN_ROLE_LEADER && st.term >= term) {
+				best = kv.first;
+				term = st.term;
+			}
+		}
+		return best;
+	}
+
+	std::vector<Msg> TakeSent()
+	{
+		std::vector<Msg> out;
+		out.swap(sent);
+		return out;
+	}
+
+private:
+	Msg Wrap(const Node &n, const sn_message &w, bool after_persist)
+	{
+		Msg m;
+		if (!Decode(w.data, w.len, &m))
+			ADD_FAILURE() << "node " << n.id
+				      << " sent bytes its own codec refuses: "
+				      << sn_errmsg();
+		m.group = w.group;
+		m.from = w.from;
+		m.to = w.to;
+		m.after_persist = after_persist;
+		EXPECT_EQ(cfg.group, w.group) << m;
+		EXPECT_EQ(n.id, w.from) << m;
+		EXPECT_NE(n.id, w.to) << m;
+		bool known = false;
+		for (uint64_t v : voters)
+			known = known || v == w.to;
+		EXPECT_TRUE(known) << "message to a non-member: " << m;
+		return m;
+	}
+	void Send(const Msg &m)
+	{
+		sent.push_back(m);
+		queue.push_back(m);
+	}
+	void WriteLog(Node &n, const std::vector<Ent> &ents)
+	{
+		uint64_t first = ents.front().index;
+		if (first < 1 || first > n.LastIndex() + 1) {
+			ADD_FAILURE() << "node " << n.id << " writes from index "
+				      << first << " past its last "
+				      << n.LastIndex();
+			return;
+		}
+		for (size_t i = 1; i < ents.size(); i++) {
+			EXPECT_EQ(ents[i - 1].index + 1, ents[i].index)
+				<< "non-consecutive write on node " << n.id;
+		}
+		n.log.resize(first - 1);
+		n.log.insert(n.log.end(), ents.begin(), ents.end());
+	}
+	void Handle(Node &n, const sn_ready &rd)
+	{
+		uint64_t durable = n.persisted;
+		for (size_t i = 0; i < rd.n_messages; i++)
+			Send(Wrap(n, rd.messages[i], false));
+
+		if (rd.has_hard_state) {
+			EXPECT_GE(rd.hard_state.term, n.hs.term)
+				<< "node " << n.id << ": hard state term went back";
+			n.hs = rd.hard_state;
+			n.hs_writes++;
+		}
+		std::vector<Ent> ents;
+		for (size_t i = 0; i < rd.n_entries; i++)
+			ents.push_back(FromWire(rd.entries[i]));
+		if (!ents.empty()) {
+			WriteLog(n, ents);
+			n.writes.push_back(ents);
+		}
+
+		Node::Pending p;
+		for (size_t i = 0; i < rd.n_messages_after_persist; i++)
+			p.msgs.push_back(Wrap(n, rd.messages_after_persist[i],
+					      true));
+		p.has_entries = !ents.empty();
+		if (p.has_entries) {
+			p.index = ents.back().index;
+			p.term = ents.back().term;
+		}
+		if (n.hold_persist) {
+			n.pending.push_back(p);
+		} else {
+			for (Msg &m : p.msgs)
+				Send(m);
+			if (p.has_entries) {
+				sn_engine_persisted(n.e, p.index, p.term);
+				n.persisted = p.index;
+			}
+		}
+
+		for (size_t i = 0; i < rd.n_committed; i++) {
+			Ent c = FromWire(rd.committed[i]);
+			EXPECT_EQ(n.applied + 1, c.index)
+				<< "node " << n.id << ": committed out of order";
+			EXPECT_LE(c.index, durable)
+				<< "node " << n.id << ": entry " << c
+				<< " handed out to apply before it was durable";
+			if (c.index >= 1 && c.index <= n.log.size()) {
+				EXPECT_EQ(n.log[c.index - 1], c)
+					<< "node " << n.id
+					<< ": committed entry differs from the "
+					   "stored one";
+			}
+			n.committed.push_back(c);
+			n.applied = c.index;
+		}
+		for (size_t i = 0; i < rd.n_reads; i++)
+			n.reads.push_back(rd.reads[i]);
+	}
+};
+
+/* Messages of `type` (0: any) from `from` (0: any) to `to` (0: any). */
+inline std::vector<Msg> Filter(const std::vector<Msg> &msgs, uint8_t type,
+			       uint64_t from = 0, uint64_t to = 0)
+{
+	std::vector<Msg> out;
+	for (const Msg &m : msgs)
+		if ((!type || m.type == type) && (!from || m.from == from) &&
+		    (!to || m.to == to))
+			out.push_back(m);
+	return out;
+}
+
+inline size_t Count(const std::vector<Msg> &msgs, uint8_t type,
+		    uint64_t from = 0, uint64_t to = 0)
+{
+	return Filter(msgs, type, from, to).size();
+}
+
+inline std::string Dump(const std::vector<Msg> &msgs)
+{
+	std::ostringstream os;
+	for (const Msg &m : msgs)
+		os << "  " << m << "\n";
+	return os.str();
+}
+
+inline bool SameStatusExceptDropped(const sn_engine_status &a,
+				    const sn_engine_status &b)
+{
+	return a.id == b.id && a.group == b.group && a.role == b.role &&
+	       a.term == b.term && a.vote == b.vote && a.leader == b.leader &&
+	       a.first_index == b.first_index && a.last_index == b.last_index &&
+	       a.last_term == b.last_term && a.commit == b.commit &&
+	       a.applied == b.applied && a.persisted == b.persisted;
+}
+
+inline std::string StatusStr(const sn_engine_status &s)
+{
+	std::ostringstream os;
+	os << "{id " << s.id << " group " << s.group << " "
+	   << role_name(s.role) << " term " << s.term << " vote " << s.vote
+	   << " leader " << s.leader << " log " << s.first_index << ".."
+	   << s.last_index << "@t" << s.last_term << " commit " << s.commit
+	   << " applied " << s.applied << " persisted " << s.persisted
+	   << " dropped " << s.dropped << "}";
+	return os.str();
+}
+
+} // namespace sntest
+
+#endif
