@@ -44,6 +44,14 @@ uint8_t *sn__put_u8(uint8_t *p, uint8_t v);
 uint8_t *sn__put_u32(uint8_t *p, uint32_t v);
 uint8_t *sn__put_u64(uint8_t *p, uint64_t v);
 
+/*
+ * CRC32C (Castagnoli). Start with crc = 0; to continue over more bytes pass
+ * the previous result. sn__crc32c(0, "123456789", 9) == 0xe3069283.
+ */
+uint32_t sn__crc32c(uint32_t crc, const void *data, size_t len);
+/* The table-driven path, whatever the CPU (for tests). */
+uint32_t sn__crc32c_portable(uint32_t crc, const void *data, size_t len);
+
 /* splitmix64: the deterministic generator engines fall back to. */
 uint64_t sn__splitmix64(uint64_t *state);
 
