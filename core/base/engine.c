@@ -70,6 +70,18 @@ void sn_engine_persisted(sn_engine *e, uint64_t index, uint64_t term)
 	e->ops->persisted(e, index, term);
 }
 
+int sn_engine_snapshot_taken(sn_engine *e, const sn_snapshot_meta *meta)
+{
+	if (!meta || (meta->n_voters && !meta->voters))
+		return sn__err(SN_EINVAL, "sn_engine_snapshot_taken: no meta");
+	return e->ops->snapshot_taken(e, meta);
+}
+
+int sn_engine_compact(sn_engine *e, uint64_t index)
+{
+	return e->ops->compact(e, index);
+}
+
 void sn_engine_get_status(sn_engine_status *out, const sn_engine *e)
 {
 	e->ops->status(e, out);

@@ -21,6 +21,8 @@ typedef struct sn__engine_ops {
 	int (*ready)(sn_engine *e, sn_ready *rd);
 	void (*advance)(sn_engine *e);
 	void (*persisted)(sn_engine *e, uint64_t index, uint64_t term);
+	int (*snapshot_taken)(sn_engine *e, const sn_snapshot_meta *meta);
+	int (*compact)(sn_engine *e, uint64_t index);
 	void (*status)(const sn_engine *e, sn_engine_status *st);
 	void (*destroy)(sn_engine *e);
 } sn__engine_ops;

@@ -38,7 +38,7 @@ int sn_raft_options_init(sn_raft_options *opts, unsigned version)
 static int check_options(const sn_raft_options *o)
 {
 	const sn_hard_state *hs = o->hard_state;
-	uint64_t last = o->n_entries;
+	uint64_t last = 0;
 	bool self = false;
 
 	if (o->version != SN_RAFT_OPTIONS_VERSION)
@@ -69,12 +69,24 @@ static int check_options(const sn_raft_options *o)
 			       "above the limit 65536", o->max_inflight_msgs);
 	if (o->n_entries && !o->entries)
 		return sn__err(SN_EINVAL, "sn_raft_new: entries is NULL");
+	if (o->snapshot && (o->snapshot->index == 0 ||
+			    o->snapshot->term == 0 ||
+			    (o->snapshot->n_voters && !o->snapshot->voters)))
+		return sn__err(SN_EINVAL, "sn_raft_new: invalid snapshot meta");
+	if (o->n_entries && o->entries[0].index >
+	    (o->snapshot ? o->snapshot->index : 0) + 1)
+		return sn__err(SN_EINVAL, "sn_raft_new: entries start at %llu, "
+			       "after a gap", (unsigned long long)
+			       o->entries[0].index);
+	if (o->n_entries && !o->snapshot && o->entries[0].index != 1)
+		return sn__err(SN_EINVAL, "sn_raft_new: entries must start at "
+			       "1 without a snapshot");
 	for (size_t i = 0; i < o->n_entries; i++) {
 		const sn_entry *e = &o->entries[i];
-		if (e->index != i + 1)
+		if (e->index != o->entries[0].index + i)
 			return sn__err(SN_EINVAL, "sn_raft_new: entry %zu has "
-				       "index %llu, expected %zu", i,
-				       (unsigned long long)e->index, i + 1);
+				       "index %llu, not consecutive", i,
+				       (unsigned long long)e->index);
 		if (e->term == 0 || (i && e->term < o->entries[i - 1].term) ||
 		    (hs && e->term > hs->term) || e->type > SN_ENTRY_NOOP ||
 		    (e->len && !e->data))
@@ -82,14 +94,19 @@ static int check_options(const sn_raft_options *o)
 				       "invalid (term, type or data)",
 				       (unsigned long long)e->index);
 	}
+	if (o->n_entries)
+		last = o->entries[o->n_entries - 1].index;
+	if (o->snapshot && o->snapshot->index > last)
+		last = o->snapshot->index;
 	if (hs && hs->commit > last)
 		return sn__err(SN_EINVAL, "sn_raft_new: commit %llu beyond the "
 			       "last entry %llu", (unsigned long long)hs->commit,
 			       (unsigned long long)last);
-	if (o->n_entries && !hs)
-		return sn__err(SN_EINVAL, "sn_raft_new: entries without a "
+	if ((o->n_entries || o->snapshot) && !hs)
+		return sn__err(SN_EINVAL, "sn_raft_new: a log without a "
 			       "hard state");
-	if (o->applied > (hs ? hs->commit : 0))
+	if (o->applied > (hs ? hs->commit : 0) &&
+	    (!o->snapshot || o->applied > o->snapshot->index))
 		return sn__err(SN_EINVAL, "sn_raft_new: applied beyond commit");
 	return SN_OK;
 }
@@ -115,11 +132,45 @@ static void raft_destroy(sn_engine *e)
 	sn__free(r->rd_reads);
 	sn__free(r->rd_ents);
 	sn__free(r->rd_committed);
+	sn__raft_snapshot_free(r);
 	sn__free(r);
+}
+
+/* The recovered log starts after the snapshot, or - when storage kept a
+ * trailing window behind it - after the first recovered entry, whose term
+ * then anchors the log. */
+static int restore_log(sn__raft *r, const sn_raft_options *o)
+{
+	size_t skip = 0;
+	int rv;
+
+	if (o->snapshot) {
+		rv = sn__meta_copy(&r->snap, &r->snap_voters, o->snapshot);
+		if (rv)
+			return rv;
+		r->log.offset = o->snapshot->index;
+		r->log.offset_term = o->snapshot->term;
+		if (o->n_entries && o->entries[0].index <= o->snapshot->index) {
+			r->log.offset = o->entries[0].index;
+			r->log.offset_term = o->entries[0].term;
+			skip = 1;
+		}
+	}
+	for (size_t i = skip; i < o->n_entries; i++) {
+		const sn_entry *e = &o->entries[i];
+		rv = sn__log_append(&r->log, e->term, e->type, e->data, e->len);
+		if (rv)
+			return rv;
+	}
+	r->log.unstable = sn__log_last(&r->log) + 1;
+	r->log.persisted = sn__log_last(&r->log);
+	return SN_OK;
 }
 
 static int raft_init(sn__raft *r, const sn_raft_options *o)
 {
+	int rv;
+
 	r->id = o->id;
 	r->group = o->group;
 	r->election_ticks = DEFAULT(o->election_ticks, 10u);
@@ -136,6 +187,8 @@ static int raft_init(sn__raft *r, const sn_raft_options *o)
 	r->rand = o->rand;
 	r->rand_ud = o->rand_userdata;
 	r->rng = DEFAULT(o->seed, o->id);
+	r->snapshot_read = o->snapshot_read;
+	r->snapshot_ud = o->snapshot_userdata;
 
 	r->prs = sn__calloc(o->n_voters, sizeof *r->prs);
 	if (!r->prs)
@@ -150,21 +203,22 @@ static int raft_init(sn__raft *r, const sn_raft_options *o)
 		if (!r->prs[i].infl)
 			return sn__err(SN_ENOMEM, "sn_raft_new: no memory");
 	}
-	for (size_t i = 0; i < o->n_entries; i++) {
-		const sn_entry *e = &o->entries[i];
-		int rv = sn__log_append(&r->log, e->term, e->type, e->data,
-					e->len);
-		if (rv)
-			return rv;
-	}
-	r->log.unstable = sn__log_last(&r->log) + 1;
-	r->log.persisted = sn__log_last(&r->log);
+	rv = restore_log(r, o);
+	if (rv)
+		return rv;
 	if (o->hard_state) {
 		r->term = o->hard_state->term;
 		r->vote = o->hard_state->vote;
 		r->commit = o->hard_state->commit;
 	}
 	r->applied = o->applied;
+	if (o->snapshot) {
+		/* The state machine was restored from the snapshot. */
+		if (r->commit < o->snapshot->index)
+			r->commit = o->snapshot->index;
+		if (r->applied < o->snapshot->index)
+			r->applied = o->snapshot->index;
+	}
 	r->prev_hs = (sn_hard_state){ r->term, r->vote, r->commit };
 	r->role = SN_ROLE_FOLLOWER;
 	sn__raft_reset_timer(r);
@@ -180,6 +234,7 @@ static int raft_has_ready(const sn_engine *e)
 	if (r->ready_pending)
 		return 0;
 	return r->out.n || r->out_after.n || r->n_out_reads ||
+	       r->n_out_chunks || r->install.index ||
 	       r->bcast_pending || apply_to > r->applied ||
 	       r->log.unstable <= sn__log_last(&r->log) ||
 	       r->prev_hs.term != r->term || r->prev_hs.vote != r->vote ||
@@ -200,6 +255,19 @@ static int copy_entries(sn__raft *r, sn_entry **dst, size_t *cap,
 		(*dst)[i] = *sn__log_at(&r->log, from + i);
 	*n_out = n;
 	return SN_OK;
+}
+
+static void swap_chunks(sn__raft *r)
+{
+	sn_snapshot_chunk *c = r->rd_chunks;
+	size_t cap = r->cap_rd_chunks;
+
+	r->rd_chunks = r->out_chunks;
+	r->cap_rd_chunks = r->cap_out_chunks;
+	r->n_rd_chunks = r->n_out_chunks;
+	r->out_chunks = c;
+	r->cap_out_chunks = cap;
+	r->n_out_chunks = 0;
 }
 
 static int raft_ready(sn_engine *e, sn_ready *rd)
@@ -262,6 +330,19 @@ static int raft_ready(sn_engine *e, sn_ready *rd)
 	rd->reads = r->rd_reads;
 	rd->n_reads = r->n_rd_reads;
 
+	sn__raft_chunks_release(r->rd_chunks, r->n_rd_chunks);
+	swap_chunks(r);
+	rd->snapshot_chunks = r->rd_chunks;
+	rd->n_snapshot_chunks = r->n_rd_chunks;
+	if (r->install.index) {
+		sn__free(r->rd_install_voters);
+		r->rd_install = r->install;
+		r->rd_install_voters = r->install_voters;
+		r->install_voters = NULL;
+		r->install.index = 0;
+		rd->install = &r->rd_install;
+	}
+
 	r->ready_pending = true;
 	return 1;
 }
@@ -275,6 +356,10 @@ static void raft_advance(sn_engine *e)
 	msgs_free(&r->rd_msgs);
 	msgs_free(&r->rd_after);
 	r->n_rd_reads = 0;
+	sn__raft_chunks_release(r->rd_chunks, r->n_rd_chunks);
+	r->n_rd_chunks = 0;
+	sn__free(r->rd_install_voters);
+	r->rd_install_voters = NULL;
 	sn__log_bury(&r->log);
 	r->ready_pending = false;
 }
@@ -291,13 +376,14 @@ static void raft_status(const sn_engine *e, sn_engine_status *st)
 		.term = r->term,
 		.vote = r->vote,
 		.leader = r->lead,
-		.first_index = 1,
+		.first_index = r->log.offset + 1,
 		.last_index = last,
 		.last_term = sn__log_term(&r->log, last),
 		.commit = r->commit,
 		.applied = r->applied,
 		.persisted = r->log.persisted,
 		.dropped = r->dropped,
+		.snapshot_index = r->snap.index,
 	};
 }
 
@@ -313,6 +399,8 @@ static const sn__engine_ops raft_ops = {
 	.ready = raft_ready,
 	.advance = raft_advance,
 	.persisted = sn__raft_persisted,
+	.snapshot_taken = sn__raft_snapshot_taken,
+	.compact = sn__raft_compact,
 	.status = raft_status,
 	.destroy = raft_destroy,
 };

@@ -15,8 +15,10 @@
 
 /* ---- the log ---- */
 typedef struct sn__raft_log {
-	sn_entry *ents;        /* ents[i].index == i + 1 */
+	sn_entry *ents;        /* ents[i].index == offset + 1 + i */
 	size_t n, cap;
+	uint64_t offset;       /* index before the first entry kept */
+	uint64_t offset_term;  /* its term (known: snapshot or compaction) */
 	uint64_t unstable;     /* first index not yet handed out in a ready */
 	uint64_t persisted;    /* last index reported durable */
 	void **grave;          /* data of replaced entries, freed at advance */
@@ -29,11 +31,14 @@ const sn_entry *sn__log_at(const sn__raft_log *l, uint64_t index);
 int sn__log_append(sn__raft_log *l, uint64_t term, uint32_t type,
 		   const void *data, size_t len);
 void sn__log_truncate(sn__raft_log *l, uint64_t from); /* drop >= from */
+void sn__log_compact(sn__raft_log *l, uint64_t upto);  /* drop <= upto */
+/* Drop everything; the log continues after {index, term}. */
+void sn__log_reset(sn__raft_log *l, uint64_t index, uint64_t term);
 void sn__log_bury(sn__raft_log *l);                    /* free the grave */
 void sn__log_free(sn__raft_log *l);
 
 /* ---- per-follower replication progress ---- */
-enum { SN__PR_PROBE = 0, SN__PR_REPLICATE = 1 };
+enum { SN__PR_PROBE = 0, SN__PR_REPLICATE = 1, SN__PR_SNAPSHOT = 2 };
 
 typedef struct sn__inflight {
 	uint64_t last;  /* last index carried by the message */
@@ -44,6 +49,12 @@ typedef struct sn__progress {
 	uint64_t id;
 	uint64_t match, next;
 	int state;
+	/* SNAPSHOT state: the snapshot being streamed and the window. */
+	uint64_t snap_index;
+	uint64_t snap_sent;    /* next offset to send */
+	uint64_t snap_acked;   /* bytes the follower reported durable */
+	uint64_t snap_acked_at_hb; /* snap_acked at the last heartbeat */
+	unsigned snap_stalls;  /* heartbeats since without progress */
 	bool probe_sent;     /* PROBE: one append outstanding */
 	bool recent_active;  /* heard from since the last quorum check */
 	int8_t vote;         /* election tally: -1 none, 0 reject, 1 grant */
@@ -110,8 +121,40 @@ typedef struct sn__raft {
 	sn_entry *rd_ents, *rd_committed;
 	size_t cap_rd_ents, cap_rd_committed;
 
+	/* snapshots */
+	sn_snapshot_read_fn snapshot_read;
+	void *snapshot_ud;
+	sn_snapshot_meta snap;  /* newest durable snapshot (index 0: none) */
+	uint64_t *snap_voters;
+	struct {                /* the snapshot being received */
+		sn_snapshot_meta meta;
+		uint64_t *voters;
+		uint64_t offset;  /* bytes handed out so far */
+		uint32_t crc;     /* CRC32C of those bytes */
+		uint64_t from;    /* leader it came from */
+	} rcv;
+	sn_snapshot_chunk *out_chunks, *rd_chunks;
+	size_t n_out_chunks, cap_out_chunks, n_rd_chunks, cap_rd_chunks;
+	sn_snapshot_meta install;  /* pending install, index 0: none */
+	uint64_t *install_voters;
+	sn_snapshot_meta rd_install;
+	uint64_t *rd_install_voters;
+
 	uint64_t dropped;
 } sn__raft;
+
+/* raft_snapshot.c */
+int sn__raft_snapshot_taken(sn_engine *e, const sn_snapshot_meta *meta);
+int sn__raft_compact(sn_engine *e, uint64_t index);
+void sn__raft_send_snapshot(sn__raft *r, sn__progress *pr);
+void sn__raft_on_snapshot(sn__raft *r, const sn__raft_msg *m, uint64_t from);
+void sn__raft_on_snapshot_response(sn__raft *r, const sn__raft_msg *m,
+				   uint64_t from);
+void sn__raft_snapshot_heartbeat(sn__raft *r, sn__progress *pr);
+int sn__meta_copy(sn_snapshot_meta *dst, uint64_t **voters,
+		  const sn_snapshot_meta *src);
+void sn__raft_snapshot_free(sn__raft *r);
+void sn__raft_chunks_release(sn_snapshot_chunk *c, size_t n);
 
 size_t sn__raft_quorum(const sn__raft *r);
 sn__progress *sn__raft_progress(sn__raft *r, uint64_t id);

@@ -2,9 +2,13 @@
  * untrusted. */
 #include "raft_msg.h"
 
+#define SNAP_FIXED 28u /* size, crc, n_voters, offset, len */
+
 size_t sn__raft_msg_size(const sn__raft_msg *m)
 {
 	size_t size = SN__RAFT_MSG_HEADER;
+	if (m->type == SN__RAFT_SNAP)
+		size += SNAP_FIXED + 8 * m->n_voters + m->len;
 	for (size_t i = 0; i < m->n_entries; i++)
 		size += SN__RAFT_ENTRY_HEADER + m->entries[i].len;
 	return size;
@@ -32,6 +36,54 @@ void sn__raft_msg_encode(const sn__raft_msg *m, uint8_t *p)
 			memcpy(p, e->data, e->len);
 		p += e->len;
 	}
+	if (m->type != SN__RAFT_SNAP)
+		return;
+	p = sn__put_u64(p, m->snap_size);
+	p = sn__put_u32(p, m->snap_crc);
+	p = sn__put_u32(p, (uint32_t)m->n_voters);
+	for (size_t i = 0; i < m->n_voters; i++)
+		p = sn__put_u64(p, m->voters[i]);
+	p = sn__put_u64(p, m->offset);
+	p = sn__put_u32(p, (uint32_t)m->len);
+	if (m->len)
+		memcpy(p, m->data, m->len);
+}
+
+void sn__raft_msg_free(sn__raft_msg *m)
+{
+	sn__free(m->entries);
+	sn__free(m->voters);
+	m->entries = NULL;
+	m->voters = NULL;
+}
+
+static int decode_snap(sn__raft_msg *m, sn__reader *r)
+{
+	uint32_t n;
+
+	m->snap_size = sn__get_u64(r);
+	m->snap_crc = sn__get_u32(r);
+	n = sn__get_u32(r);
+	if (r->bad || n > SN__RAFT_MAX_VOTERS || n > r->left / 8)
+		return sn__err(SN_EMALFORMED, "raft SNAP: bad voter count");
+	if (n) {
+		m->voters = sn__calloc(n, sizeof *m->voters);
+		if (!m->voters)
+			return sn__err(SN_ENOMEM, "raft SNAP: no memory");
+	}
+	m->n_voters = n;
+	for (uint32_t i = 0; i < n; i++)
+		m->voters[i] = sn__get_u64(r);
+	m->offset = sn__get_u64(r);
+	m->len = sn__get_u32(r);
+	m->data = sn__get_bytes(r, m->len);
+	if (r->bad)
+		return sn__err(SN_EMALFORMED, "raft SNAP: truncated");
+	if (m->offset > m->snap_size || m->len > m->snap_size - m->offset)
+		return sn__err(SN_EMALFORMED, "raft SNAP: chunk beyond size");
+	if (!m->len)
+		m->data = NULL;
+	return SN_OK;
 }
 
 int sn__raft_msg_decode(sn__raft_msg *m, const void *buf, size_t len)
@@ -96,9 +148,15 @@ int sn__raft_msg_decode(sn__raft_msg *m, const void *buf, size_t len)
 			e->data = NULL;
 	}
 	m->n_entries = n;
+	if (m->type == SN__RAFT_SNAP) {
+		int rv = decode_snap(m, &r);
+		if (rv) {
+			sn__raft_msg_free(m);
+			return rv;
+		}
+	}
 	if (r.left) {
-		sn__free(m->entries);
-		m->entries = NULL;
+		sn__raft_msg_free(m);
 		return sn__err(SN_EMALFORMED, "raft message: %zu trailing bytes",
 			       r.left);
 	}
@@ -117,6 +175,8 @@ const char *sn__raft_msg_type_name(int type)
 	case SN__RAFT_HEARTBEAT: return "HEARTBEAT";
 	case SN__RAFT_HEARTBEAT_RESP: return "HEARTBEAT_RESP";
 	case SN__RAFT_TIMEOUT_NOW: return "TIMEOUT_NOW";
+	case SN__RAFT_SNAP: return "SNAP";
+	case SN__RAFT_SNAP_RESP: return "SNAP_RESP";
 	default: return "UNKNOWN";
 	}
 }

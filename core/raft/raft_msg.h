@@ -5,6 +5,8 @@
  * u64 term, u64 index, u64 log_term, u64 commit, u64 hint, u64 ctx,
  * u32 n_entries, then per entry: u64 term, u8 type, u32 len, len bytes.
  * Entry i has index `index + 1 + i`.
+ * A SNAP message (no entries) continues with: u64 size, u32 crc, u32
+ * n_voters, n_voters x u64 voter, u64 offset, u32 len, len bytes of data.
  */
 #ifndef SN__RAFT_MSG_H
 #define SN__RAFT_MSG_H
@@ -22,7 +24,11 @@ enum sn__raft_msg_type {
 	SN__RAFT_HEARTBEAT,      /* commit, ctx = read-index round */
 	SN__RAFT_HEARTBEAT_RESP, /* ctx echoed */
 	SN__RAFT_TIMEOUT_NOW,    /* leader transfer: campaign at once */
-	SN__RAFT_MSG_TYPE_MAX = SN__RAFT_TIMEOUT_NOW
+	SN__RAFT_SNAP,           /* a snapshot chunk: index/log_term = the
+				    snapshot's; snapshot fields below */
+	SN__RAFT_SNAP_RESP,      /* index = snapshot index, hint = bytes
+				    durable; reject = resend from hint */
+	SN__RAFT_MSG_TYPE_MAX = SN__RAFT_SNAP_RESP
 };
 
 /* flags */
@@ -31,6 +37,7 @@ enum sn__raft_msg_type {
 #define SN__RAFT_MSG_HEADER 56u
 #define SN__RAFT_ENTRY_HEADER 13u
 #define SN__RAFT_MAX_ENTRIES_PER_MSG (1u << 16)
+#define SN__RAFT_MAX_VOTERS 1024u
 
 typedef struct sn__raft_msg {
 	uint8_t type;
@@ -45,6 +52,14 @@ typedef struct sn__raft_msg {
 	size_t n_entries;
 	sn_entry *entries; /* on decode: allocated array, data points into
 			      the decoded buffer */
+	/* SNAP only */
+	uint64_t snap_size;
+	uint32_t snap_crc;
+	size_t n_voters;
+	uint64_t *voters;  /* on decode: allocated */
+	uint64_t offset;
+	const void *data;  /* on decode: points into the buffer */
+	size_t len;
 } sn__raft_msg;
 
 /* Size of the encoding of `m`. */
@@ -53,10 +68,12 @@ size_t sn__raft_msg_size(const sn__raft_msg *m);
 void sn__raft_msg_encode(const sn__raft_msg *m, uint8_t *out);
 /*
  * Decode `len` bytes into *m. Entry data points into `buf`. On success the
- * caller frees m->entries with sn__free(). Returns SN_OK, SN_EMALFORMED
+ * caller releases it with sn__raft_msg_free() (for a message without
+ * voters, sn__free(m->entries) is enough). Returns SN_OK, SN_EMALFORMED
  * (with sn_errmsg() set) or SN_ENOMEM.
  */
 int sn__raft_msg_decode(sn__raft_msg *m, const void *buf, size_t len);
+void sn__raft_msg_free(sn__raft_msg *m);
 const char *sn__raft_msg_type_name(int type);
 
 #endif

@@ -58,6 +58,8 @@ static void become_replicate(sn__progress *pr)
 
 static bool paused(const sn__raft *r, const sn__progress *pr)
 {
+	if (pr->state == SN__PR_SNAPSHOT)
+		return true; /* entries wait until the snapshot is in */
 	return pr->state == SN__PR_PROBE ? pr->probe_sent
 					 : sn__inflights_full(r, pr);
 }
@@ -133,6 +135,11 @@ void sn__raft_send_append(sn__raft *r, sn__progress *pr, bool send_empty)
 
 	if (paused(r, pr))
 		return;
+	if (pr->next - 1 < r->log.offset) {
+		/* The entries it needs were compacted away. */
+		sn__raft_send_snapshot(r, pr);
+		return;
+	}
 	/* Entry headers count too, so many tiny entries cannot make a message
 	 * larger than max_msg_bytes (gRPC refuses messages above 4 MiB). */
 	while (pr->next + n <= last && n < SN__RAFT_MAX_ENTRIES_PER_MSG) {
@@ -330,6 +337,8 @@ void sn__raft_on_heartbeat(sn__raft *r, const sn__raft_msg *m, uint64_t from)
 static bool maybe_decrease(sn__progress *pr, uint64_t rejected,
 			   uint64_t hint)
 {
+	if (pr->state == SN__PR_SNAPSHOT)
+		return false; /* the snapshot decides what comes next */
 	if (pr->state == SN__PR_REPLICATE) {
 		if (rejected <= pr->match)
 			return false; /* stale */
@@ -372,8 +381,10 @@ void sn__raft_on_append_response(sn__raft *r, const sn__raft_msg *m,
 			pr->next = m->index + 1;
 		if (pr->state == SN__PR_PROBE)
 			become_replicate(pr);
-		else
+		else if (pr->state == SN__PR_REPLICATE)
 			inflights_free_to(r, pr, m->index);
+		else if (pr->match >= r->log.offset)
+			become_probe(pr); /* caught up without the snapshot */
 		if (sn__raft_maybe_commit(r))
 			sn__raft_bcast_append(r, true);
 		sn__raft_transfer_check(r, pr);
@@ -395,6 +406,10 @@ void sn__raft_on_heartbeat_response(sn__raft *r, const sn__raft_msg *m,
 	sn__progress *pr = sn__raft_progress(r, from);
 
 	pr->recent_active = true;
+	if (pr->state == SN__PR_SNAPSHOT) {
+		sn__raft_snapshot_heartbeat(r, pr);
+		goto reads;
+	}
 	pr->probe_sent = false;
 	/* A full window with no acks: let one more message probe it. */
 	if (pr->state == SN__PR_REPLICATE && sn__inflights_full(r, pr))
@@ -403,6 +418,7 @@ void sn__raft_on_heartbeat_response(sn__raft *r, const sn__raft_msg *m,
 	 * rejects, and the leader falls back to probing. */
 	if (pr->match < sn__log_last(&r->log))
 		sn__raft_send_append(r, pr, true);
+reads:
 	if (m->ctx > pr->read_ack) {
 		pr->read_ack = m->ctx;
 		sn__raft_reads_on_ack(r);

@@ -48,6 +48,10 @@ static const char *impossible(const sn__raft *r, const sn__raft_msg *m)
 				return "append with impossible entry terms";
 		}
 	}
+	if (m->type == SN__RAFT_SNAP &&
+	    (m->index == 0 || m->log_term == 0 || m->log_term > m->term ||
+	     m->snap_size == 0))
+		return "snapshot chunk with impossible index, term or size";
 	if ((m->type == SN__RAFT_VOTE || m->type == SN__RAFT_PREVOTE) &&
 	    m->log_term > m->term)
 		return "vote request with last term above its term";
@@ -75,7 +79,8 @@ static void on_stale(sn__raft *r, const sn__raft_msg *m, uint64_t from)
 
 	resp.term = r->term;
 	if ((r->check_quorum || r->pre_vote) &&
-	    (m->type == SN__RAFT_APP || m->type == SN__RAFT_HEARTBEAT)) {
+	    (m->type == SN__RAFT_APP || m->type == SN__RAFT_HEARTBEAT ||
+	     m->type == SN__RAFT_SNAP)) {
 		resp.type = SN__RAFT_APP_RESP;
 		/* Reject at index 0: matches nothing the leader tracks. */
 		resp.reject = 1;
@@ -99,7 +104,8 @@ static bool check_term(sn__raft *r, const sn__raft_msg *m, uint64_t from)
 		if (m->type == SN__RAFT_PREVOTE ||
 		    (m->type == SN__RAFT_PREVOTE_RESP && !m->reject))
 			return true; /* pre-votes never change the term */
-		if (m->type == SN__RAFT_APP || m->type == SN__RAFT_HEARTBEAT)
+		if (m->type == SN__RAFT_APP || m->type == SN__RAFT_HEARTBEAT ||
+		    m->type == SN__RAFT_SNAP)
 			sn__raft_become_follower(r, m->term, from);
 		else
 			sn__raft_become_follower(r, m->term, 0);
@@ -121,6 +127,9 @@ static void step_leader(sn__raft *r, const sn__raft_msg *m, uint64_t from)
 	case SN__RAFT_HEARTBEAT_RESP:
 		sn__raft_on_heartbeat_response(r, m, from);
 		break;
+	case SN__RAFT_SNAP_RESP:
+		sn__raft_on_snapshot_response(r, m, from);
+		break;
 	default:
 		break; /* late votes, a second leader is impossible */
 	}
@@ -136,6 +145,10 @@ static void step_candidate(sn__raft *r, const sn__raft_msg *m, uint64_t from)
 	case SN__RAFT_HEARTBEAT:
 		sn__raft_become_follower(r, m->term, from);
 		sn__raft_on_heartbeat(r, m, from);
+		break;
+	case SN__RAFT_SNAP:
+		sn__raft_become_follower(r, m->term, from);
+		sn__raft_on_snapshot(r, m, from);
 		break;
 	case SN__RAFT_VOTE_RESP:
 	case SN__RAFT_PREVOTE_RESP:
@@ -158,6 +171,11 @@ static void step_follower(sn__raft *r, const sn__raft_msg *m, uint64_t from)
 		r->election_elapsed = 0;
 		r->lead = from;
 		sn__raft_on_heartbeat(r, m, from);
+		break;
+	case SN__RAFT_SNAP:
+		r->election_elapsed = 0;
+		r->lead = from;
+		sn__raft_on_snapshot(r, m, from);
 		break;
 	case SN__RAFT_TIMEOUT_NOW:
 		sn__raft_start_election(r, false, true);
@@ -187,7 +205,7 @@ int sn__raft_step(sn_engine *e, const sn_message *in)
 		return drop(r, in, sn_errmsg());
 	why = impossible(r, &m);
 	if (why) {
-		sn__free(m.entries);
+		sn__raft_msg_free(&m);
 		return drop(r, in, why);
 	}
 
@@ -201,6 +219,6 @@ int sn__raft_step(sn_engine *e, const sn_message *in)
 		else
 			step_candidate(r, &m, in->from);
 	}
-	sn__free(m.entries);
+	sn__raft_msg_free(&m);
 	return SN_OK;
 }

@@ -57,7 +57,7 @@ static void raft_describe(char *buf, size_t cap, const void *data,
 		 sn__raft_msg_type_name(m.type), m.reject ? " REJECT" : "",
 		 m.term, m.index, m.log_term, m.commit, m.hint, m.ctx,
 		 m.n_entries);
-	sn__free(m.entries);
+	sn__raft_msg_free(&m);
 }
 
 static const sim_engine_kind kinds[] = {

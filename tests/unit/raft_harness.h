@@ -261,7 +261,7 @@ inline bool Decode(const void *data, size_t len, Msg *out)
 	out->entries.clear();
 	for (size_t i = 0; i < r.n_entries; i++)
 		out->entries.push_back(FromWire(r.entries[i]));
-	sn__free(r.entries);
+	sn__raft_msg_free(&r);
 	out->raw.assign(static_cast<const uint8_t *>(data),
 			static_cast<const uint8_t *>(data) + len);
 	return true;

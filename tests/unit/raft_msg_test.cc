@@ -24,6 +24,8 @@ struct Sample {
 	sn__raft_msg m;
 	std::vector<sn_entry> ents;
 	std::vector<std::string> datas;
+	std::vector<uint64_t> voters;
+	std::string chunk;
 };
 
 /* One message of every type, every field distinct; APP carries entries. */
@@ -57,6 +59,13 @@ std::vector<Sample> Samples()
 				s.ents.push_back(e);
 			}
 		}
+		if (t == SN__RAFT_SNAP) {
+			s.voters = {1, 2, 0xffffffffffffffffULL};
+			s.chunk = std::string("snap\0shot", 9);
+			s.m.snap_size = 5000;
+			s.m.snap_crc = 0xdeadbeef;
+			s.m.offset = 4000;
+		}
 		out.push_back(std::move(s));
 	}
 	/* Pointers into `datas` must be refreshed after the moves above. */
@@ -65,6 +74,10 @@ std::vector<Sample> Samples()
 			s.ents[i].data = s.datas[i].data();
 		s.m.entries = s.ents.empty() ? nullptr : s.ents.data();
 		s.m.n_entries = s.ents.size();
+		s.m.voters = s.voters.empty() ? nullptr : s.voters.data();
+		s.m.n_voters = s.voters.size();
+		s.m.data = s.chunk.empty() ? nullptr : s.chunk.data();
+		s.m.len = s.chunk.size();
 	}
 	return out;
 }
@@ -93,7 +106,7 @@ int Dec(const Bytes &b, sn__raft_msg *m)
 				EXPECT_LE(d + m->entries[i].len, copy + b.size());
 			}
 		}
-		sn__free(m->entries);
+		sn__raft_msg_free(m);
 		m->entries = nullptr;
 	}
 	delete[] copy;
@@ -111,6 +124,16 @@ void ExpectSame(const sn__raft_msg &a, const sn__raft_msg &b)
 	EXPECT_EQ(a.commit, b.commit);
 	EXPECT_EQ(a.hint, b.hint);
 	EXPECT_EQ(a.ctx, b.ctx);
+	EXPECT_EQ(a.snap_size, b.snap_size);
+	EXPECT_EQ(a.snap_crc, b.snap_crc);
+	EXPECT_EQ(a.offset, b.offset);
+	ASSERT_EQ(a.n_voters, b.n_voters);
+	for (size_t i = 0; i < a.n_voters; i++)
+		EXPECT_EQ(a.voters[i], b.voters[i]) << i;
+	ASSERT_EQ(a.len, b.len);
+	if (a.len) {
+		EXPECT_EQ(0, std::memcmp(a.data, b.data, a.len));
+	}
 	ASSERT_EQ(a.n_entries, b.n_entries);
 	for (size_t i = 0; i < a.n_entries; i++) {
 		EXPECT_EQ(a.index + 1 + i, b.entries[i].index) << i;
@@ -173,6 +196,8 @@ TEST(RaftMsg, RoundTripEveryType)
 		size_t expect = SN__RAFT_MSG_HEADER;
 		for (size_t i = 0; i < s.m.n_entries; i++)
 			expect += SN__RAFT_ENTRY_HEADER + s.m.entries[i].len;
+		if (s.m.type == SN__RAFT_SNAP) /* size crc n voters offset len */
+			expect += 8 + 4 + 4 + 8 * s.m.n_voters + 8 + 4 + s.m.len;
 		EXPECT_EQ(expect, b.size());
 
 		sn__raft_msg d;
@@ -182,7 +207,7 @@ TEST(RaftMsg, RoundTripEveryType)
 		ASSERT_EQ(SN_OK, sn__raft_msg_decode(&d, copy, b.size()))
 			<< sn_errmsg();
 		ExpectSame(s.m, d);
-		sn__free(d.entries);
+		sn__raft_msg_free(&d);
 		delete[] copy;
 
 		/* Re-encoding the decoded message gives the same bytes. */
@@ -191,7 +216,7 @@ TEST(RaftMsg, RoundTripEveryType)
 		ASSERT_EQ(SN_OK, sn__raft_msg_decode(&d2, b.data(), b.size()));
 		Bytes again(sn__raft_msg_size(&d2));
 		sn__raft_msg_encode(&d2, again.data());
-		sn__free(d2.entries);
+		sn__raft_msg_free(&d2);
 		EXPECT_EQ(b, again);
 	}
 }
@@ -400,7 +425,7 @@ void FuzzOne(const Bytes &b)
 		Bytes again(sn__raft_msg_size(&d));
 		sn__raft_msg_encode(&d, again.data());
 		EXPECT_EQ(b, again) << "accepted bytes do not re-encode the same";
-		sn__free(d.entries);
+		sn__raft_msg_free(&d);
 	}
 	delete[] copy;
 }

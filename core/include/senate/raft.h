@@ -43,7 +43,8 @@ typedef struct sn_raft_options {
 	int disable_pre_vote;     /* [0] PreVote is on unless set */
 	int disable_check_quorum; /* [0] CheckQuorum is on unless set */
 
-	size_t max_msg_bytes;         /* [1 MiB] entry bytes per append msg */
+	size_t max_msg_bytes;         /* [1 MiB] bytes per append message, and
+					 per snapshot chunk */
 	size_t max_inflight_msgs;     /* [256] unacked appends per follower,
 					 at most 65536 */
 	size_t max_inflight_bytes;    /* [32 MiB] unacked bytes per follower */
@@ -65,13 +66,23 @@ typedef struct sn_raft_options {
 	const sn_entry *entries;
 	size_t n_entries;
 	uint64_t applied;
+
+	/* The installed snapshot recovered from storage (borrowed, copied), or
+	 * NULL. With one, `entries` must start at or before its index + 1 and
+	 * `applied` is at least its index. */
+	const sn_snapshot_meta *snapshot;
+	/* How a leader reads a snapshot to stream it (see sn_snapshot_read_fn).
+	 * Without it, a follower behind the compacted log cannot catch up. */
+	sn_snapshot_read_fn snapshot_read;
+	void *snapshot_userdata;
 } sn_raft_options;
 
 #define SN_RAFT_OPTIONS_VERSION 1
 /* Every field spelled out, so -Wmissing-field-initializers stays quiet. */
 #define SN_RAFT_OPTIONS_INIT                                               \
 	{ SN_RAFT_OPTIONS_VERSION, 0, 0, NULL, 0, 10, 1, 0, 0, 1u << 20, 256, \
-	  32u << 20, 64u << 20, 1u << 20, 4096, NULL, NULL, 0, NULL, NULL, 0, 0 }
+	  32u << 20, 64u << 20, 1u << 20, 4096, NULL, NULL, 0, NULL, NULL, 0, 0, \
+	  NULL, NULL, NULL }
 
 /*
  * Initialise *opts to the defaults for `version` (pass

@@ -21,16 +21,31 @@
  *   1. send every message in `messages` (it is safe to do so before the
  *      writes below are durable: this is how a leader writes its own log in
  *      parallel with replication);
- *   2. write `hard_state` (if has_hard_state) and `entries` to stable
- *      storage, as one ordered write;
- *   3. once that write is durable: send `messages_after_persist` and call
+ *   2. write each of `snapshot_chunks` into the snapshot being received (a
+ *      chunk at offset 0 starts that snapshot's file afresh) and, when
+ *      `install` is set, make the file durable, restore the state machine
+ *      from it and record the install in stable storage (the log now starts
+ *      after install->index);
+ *   3. write `hard_state` (if has_hard_state) and `entries` to stable
+ *      storage, after step 2's records, as one ordered write;
+ *   4. once steps 2-3 are durable: send `messages_after_persist` and call
  *      sn_engine_persisted() with the index and term of the last entry
- *      written (skip the call when `entries` is empty);
- *   4. apply `committed` to the state machine, in order;
- *   5. serve `reads` whose index is <= the applied index;
- *   6. call sn_engine_advance(). Steps 2-3 may finish after advance (the
+ *      written (or install->index/term when only a snapshot was installed;
+ *      skip the call when neither);
+ *   5. apply `committed` to the state machine, in order;
+ *   6. serve `reads` whose index is <= the applied index;
+ *   7. call sn_engine_advance(). Steps 2-4 may finish after advance (the
  *      caller must then copy what it still needs): everything a ready points
  *      to stays valid only until sn_engine_advance().
+ *
+ * Snapshots: when the state machine has a durable snapshot, tell the engine
+ * with sn_engine_snapshot_taken(); it may then drop log entries behind it
+ * (sn_engine_compact()). A leader whose follower needs compacted entries
+ * streams the snapshot in chunks, reading them through the `snapshot_read`
+ * hook of the engine's options; the follower hands the chunks out in
+ * `snapshot_chunks`, acknowledges each once durable (so a transfer resumes
+ * from the last acknowledged offset after a lost message or a leader
+ * change), checks the CRC32C of the whole, and asks for the install.
  *
  * Messages are opaque bytes in a {group, from, to} envelope; nothing outside
  * the engine interprets them. Input from a peer is never trusted: a malformed
@@ -83,6 +98,32 @@ typedef struct sn_message {
 	size_t len;
 } sn_message;
 
+/* What identifies a snapshot of the state machine. */
+typedef struct sn_snapshot_meta {
+	uint64_t index;         /* last log index the snapshot covers */
+	uint64_t term;          /* term (or ballot) of that entry */
+	uint64_t size;          /* bytes of snapshot data */
+	uint32_t crc;           /* CRC32C of the data */
+	const uint64_t *voters; /* membership at `index` */
+	size_t n_voters;
+} sn_snapshot_meta;
+
+/* A piece of a snapshot being received, to write at `offset`. */
+typedef struct sn_snapshot_chunk {
+	const sn_snapshot_meta *meta; /* the snapshot it belongs to */
+	uint64_t offset;
+	const void *data;
+	size_t len;
+} sn_snapshot_chunk;
+
+/* Reads `len` bytes at `offset` of the durable snapshot `meta` into `buf`
+ * (a leader's engine calls it to stream a snapshot). Returns SN_OK with
+ * *n_read set, or an error (e.g. SN_ENOTFOUND when that snapshot is gone:
+ * the engine then moves to the newest one it was told about). */
+typedef int (*sn_snapshot_read_fn)(void *userdata, const sn_snapshot_meta *meta,
+				   uint64_t offset, void *buf, size_t len,
+				   size_t *n_read);
+
 /* The outcome of sn_engine_read_index(ctx). */
 typedef struct sn_read_state {
 	uint64_t ctx;   /* the caller's context, as passed in */
@@ -124,6 +165,10 @@ typedef struct sn_ready {
 
 	const sn_read_state *reads;
 	size_t n_reads;
+
+	const sn_snapshot_chunk *snapshot_chunks; /* received, to write */
+	size_t n_snapshot_chunks;
+	const sn_snapshot_meta *install; /* complete: install it (or NULL) */
 } sn_ready;
 
 /* A point-in-time view of an engine. */
@@ -141,6 +186,7 @@ typedef struct sn_engine_status {
 	uint64_t applied;    /* last index handed out in `committed` */
 	uint64_t persisted;  /* last index reported durable */
 	uint64_t dropped;    /* messages dropped as malformed or misaddressed */
+	uint64_t snapshot_index; /* newest snapshot known, 0 for none */
 } sn_engine_status;
 
 /*
@@ -221,6 +267,21 @@ SN_API void sn_engine_advance(sn_engine *e);
  * quorum for this member and only durable entries are handed out to apply.
  */
 SN_API void sn_engine_persisted(sn_engine *e, uint64_t index, uint64_t term);
+
+/*
+ * Tell the engine that a snapshot of the state machine through
+ * meta->index (<= the applied index) is durable and may be streamed to
+ * followers; `meta` and its voters are copied. Errors: SN_EINVAL (index
+ * beyond applied, or a term that contradicts the log), SN_ENOMEM.
+ */
+SN_API int sn_engine_snapshot_taken(sn_engine *e, const sn_snapshot_meta *meta);
+
+/*
+ * Drop log entries with index <= `index`, which must be covered by a
+ * snapshot given to sn_engine_snapshot_taken() (SN_EINVAL otherwise).
+ * Followers that need them later receive the snapshot instead.
+ */
+SN_API int sn_engine_compact(sn_engine *e, uint64_t index);
 
 /* Fill *out with the engine's current state. */
 SN_API void sn_engine_get_status(sn_engine_status *out, const sn_engine *e);

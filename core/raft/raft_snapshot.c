@@ -1,0 +1,322 @@
+/* Snapshots: what the engine is told exists, compaction behind it, and the
+ * chunked, flow-controlled, resumable transfer to a lagging follower. */
+#include "raft_impl.h"
+
+int sn__meta_copy(sn_snapshot_meta *dst, uint64_t **voters,
+		  const sn_snapshot_meta *src)
+{
+	uint64_t *v = NULL;
+
+	if (src->n_voters) {
+		v = sn__calloc(src->n_voters, sizeof *v);
+		if (!v)
+			return sn__err(SN_ENOMEM, "raft: no memory for a "
+				       "snapshot's voters");
+		memcpy(v, src->voters, src->n_voters * sizeof *v);
+	}
+	sn__free(*voters);
+	*voters = v;
+	*dst = *src;
+	dst->voters = v;
+	return SN_OK;
+}
+
+void sn__raft_chunks_release(sn_snapshot_chunk *c, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		sn__free((void *)c[i].meta); /* one block: meta, voters, data */
+}
+
+void sn__raft_snapshot_free(sn__raft *r)
+{
+	sn__free(r->snap_voters);
+	sn__free(r->rcv.voters);
+	sn__free(r->install_voters);
+	sn__free(r->rd_install_voters);
+	sn__raft_chunks_release(r->out_chunks, r->n_out_chunks);
+	sn__raft_chunks_release(r->rd_chunks, r->n_rd_chunks);
+	sn__free(r->out_chunks);
+	sn__free(r->rd_chunks);
+}
+
+int sn__raft_snapshot_taken(sn_engine *e, const sn_snapshot_meta *meta)
+{
+	sn__raft *r = (sn__raft *)e;
+	uint64_t term = sn__log_term(&r->log, meta->index);
+
+	if (meta->index > r->applied || meta->index < r->log.offset)
+		return sn__err(SN_EINVAL, "raft: snapshot at %llu outside the "
+			       "log [%llu, applied %llu]",
+			       (unsigned long long)meta->index,
+			       (unsigned long long)r->log.offset,
+			       (unsigned long long)r->applied);
+	if (meta->term != term || meta->size == 0)
+		return sn__err(SN_EINVAL, "raft: snapshot at %llu has term "
+			       "%llu (log says %llu) or no data",
+			       (unsigned long long)meta->index,
+			       (unsigned long long)meta->term,
+			       (unsigned long long)term);
+	if (meta->index <= r->snap.index)
+		return SN_OK; /* not newer than what we have */
+	return sn__meta_copy(&r->snap, &r->snap_voters, meta);
+}
+
+int sn__raft_compact(sn_engine *e, uint64_t index)
+{
+	sn__raft *r = (sn__raft *)e;
+
+	if (index > r->snap.index || index > r->applied)
+		return sn__err(SN_EINVAL, "raft: compact to %llu, but the "
+			       "newest snapshot is at %llu (applied %llu)",
+			       (unsigned long long)index,
+			       (unsigned long long)r->snap.index,
+			       (unsigned long long)r->applied);
+	sn__log_compact(&r->log, index);
+	return SN_OK;
+}
+
+/* ---- the leader streams ---- */
+
+static uint64_t min_u64(uint64_t a, uint64_t b)
+{
+	return a < b ? a : b;
+}
+
+static void start_transfer(sn__raft *r, sn__progress *pr)
+{
+	pr->state = SN__PR_SNAPSHOT;
+	pr->snap_index = r->snap.index;
+	pr->snap_sent = pr->snap_acked = pr->snap_acked_at_hb = 0;
+	pr->snap_stalls = 0;
+	pr->probe_sent = false;
+	pr->infl_start = pr->infl_count = pr->infl_bytes = 0;
+	sn__log(SN_LOG_INFO, "raft %llu: sending snapshot %llu (%llu bytes) "
+		"to %llu", (unsigned long long)r->id,
+		(unsigned long long)r->snap.index,
+		(unsigned long long)r->snap.size, (unsigned long long)pr->id);
+}
+
+void sn__raft_send_snapshot(sn__raft *r, sn__progress *pr)
+{
+	size_t chunk = r->max_msg_bytes;
+	uint64_t window = r->max_inflight_bytes > chunk ? r->max_inflight_bytes
+						      : chunk;
+	sn__raft_msg m = { 0 };
+	void *buf;
+
+	if (!r->snap.index || !r->snapshot_read) {
+		sn__log(SN_LOG_ERROR, "raft %llu: follower %llu needs entries "
+			"before %llu, but no snapshot can be read",
+			(unsigned long long)r->id, (unsigned long long)pr->id,
+			(unsigned long long)r->log.offset + 1);
+		return;
+	}
+	if (pr->state != SN__PR_SNAPSHOT || pr->snap_index != r->snap.index)
+		start_transfer(r, pr);
+	if (pr->snap_sent >= r->snap.size ||
+	    pr->snap_sent - pr->snap_acked >= window)
+		return;
+	buf = sn__malloc(chunk);
+	if (!buf)
+		return;
+	m.type = SN__RAFT_SNAP;
+	m.term = r->term;
+	m.index = r->snap.index;
+	m.log_term = r->snap.term;
+	m.commit = r->commit;
+	m.snap_size = r->snap.size;
+	m.snap_crc = r->snap.crc;
+	m.n_voters = r->snap.n_voters;
+	m.voters = (uint64_t *)r->snap.voters;
+	while (pr->snap_sent < r->snap.size &&
+	       pr->snap_sent - pr->snap_acked < window) {
+		size_t want = (size_t)min_u64(chunk, r->snap.size - pr->snap_sent);
+		size_t got = 0;
+		int rv = r->snapshot_read(r->snapshot_ud, &r->snap,
+					  pr->snap_sent, buf, want, &got);
+		if (rv || got != want) {
+			/* Try again from the acknowledged offset later. */
+			sn__log(SN_LOG_WARN, "raft %llu: reading snapshot %llu "
+				"at %llu failed (%d)", (unsigned long long)r->id,
+				(unsigned long long)r->snap.index,
+				(unsigned long long)pr->snap_sent, rv);
+			pr->snap_sent = pr->snap_acked;
+			break;
+		}
+		m.offset = pr->snap_sent;
+		m.data = buf;
+		m.len = want;
+		if (sn__raft_send(r, false, pr->id, &m))
+			break;
+		pr->snap_sent += want;
+	}
+	sn__free(buf);
+}
+
+void sn__raft_on_snapshot_response(sn__raft *r, const sn__raft_msg *m,
+				   uint64_t from)
+{
+	sn__progress *pr = sn__raft_progress(r, from);
+
+	pr->recent_active = true;
+	if (pr->state != SN__PR_SNAPSHOT || m->index != pr->snap_index)
+		return; /* about a transfer that is over */
+	if (m->reject) {
+		/* The follower holds a different prefix: resume there. */
+		pr->snap_sent = pr->snap_acked = m->hint;
+	} else if (m->hint > pr->snap_acked) {
+		pr->snap_acked = m->hint;
+	}
+	if (!m->reject && m->hint == m->ctx) {
+		/* Installed: replicate entries from after the snapshot. */
+		if (pr->match < m->index)
+			pr->match = m->index;
+		pr->next = pr->match + 1;
+		pr->state = SN__PR_PROBE;
+		pr->probe_sent = false;
+		sn__log(SN_LOG_INFO, "raft %llu: follower %llu installed "
+			"snapshot %llu", (unsigned long long)r->id,
+			(unsigned long long)from, (unsigned long long)m->index);
+		sn__raft_send_append(r, pr, true);
+		return;
+	}
+	sn__raft_send_snapshot(r, pr);
+}
+
+/* Called on each heartbeat response: after three without progress, the
+ * chunks in flight are presumed lost and resent from the acked offset. */
+void sn__raft_snapshot_heartbeat(sn__raft *r, sn__progress *pr)
+{
+	if (pr->snap_acked != pr->snap_acked_at_hb) {
+		pr->snap_acked_at_hb = pr->snap_acked;
+		pr->snap_stalls = 0;
+		return;
+	}
+	if (++pr->snap_stalls < 3)
+		return;
+	pr->snap_stalls = 0;
+	pr->snap_sent = pr->snap_acked;
+	sn__raft_send_snapshot(r, pr);
+}
+
+/* ---- the follower receives ---- */
+
+static void reply(sn__raft *r, uint64_t to, const sn__raft_msg *m,
+		  uint64_t offset, bool reject, bool after_persist)
+{
+	sn__raft_msg resp = { 0 };
+
+	resp.type = SN__RAFT_SNAP_RESP;
+	resp.term = r->term;
+	resp.index = m->index;
+	resp.hint = offset;
+	resp.ctx = m->snap_size;
+	resp.reject = reject;
+	sn__raft_send(r, after_persist, to, &resp);
+}
+
+static int emit_chunk(sn__raft *r, const sn__raft_msg *m)
+{
+	size_t vbytes = r->rcv.meta.n_voters * sizeof(uint64_t);
+	uint8_t *block;
+	sn_snapshot_meta *meta;
+	int rv;
+
+	rv = sn__grow((void **)&r->out_chunks, &r->cap_out_chunks,
+		      r->n_out_chunks + 1, sizeof *r->out_chunks);
+	if (rv)
+		return rv;
+	block = sn__malloc(sizeof *meta + vbytes + m->len);
+	if (!block)
+		return sn__err(SN_ENOMEM, "raft: no memory for a chunk");
+	meta = (sn_snapshot_meta *)block;
+	*meta = r->rcv.meta;
+	meta->voters = vbytes ? (uint64_t *)(block + sizeof *meta) : NULL;
+	if (vbytes)
+		memcpy(block + sizeof *meta, r->rcv.meta.voters, vbytes);
+	if (m->len)
+		memcpy(block + sizeof *meta + vbytes, m->data, m->len);
+	r->out_chunks[r->n_out_chunks++] = (sn_snapshot_chunk){
+		meta, m->offset, block + sizeof *meta + vbytes, m->len
+	};
+	return SN_OK;
+}
+
+static bool same_snapshot(const sn__raft *r, const sn__raft_msg *m)
+{
+	return r->rcv.meta.index == m->index &&
+	       r->rcv.meta.term == m->log_term &&
+	       r->rcv.meta.size == m->snap_size &&
+	       r->rcv.meta.crc == m->snap_crc;
+}
+
+static int start_receive(sn__raft *r, const sn__raft_msg *m, uint64_t from)
+{
+	sn_snapshot_meta meta = { m->index, m->log_term, m->snap_size,
+				  m->snap_crc, m->voters, m->n_voters };
+	int rv = sn__meta_copy(&r->rcv.meta, &r->rcv.voters, &meta);
+
+	if (rv)
+		return rv;
+	r->rcv.offset = 0;
+	r->rcv.crc = 0;
+	r->rcv.from = from;
+	return SN_OK;
+}
+
+static void install(sn__raft *r)
+{
+	sn_snapshot_meta *meta = &r->rcv.meta;
+
+	sn__log(SN_LOG_INFO, "raft %llu: installing snapshot %llu (term %llu)",
+		(unsigned long long)r->id, (unsigned long long)meta->index,
+		(unsigned long long)meta->term);
+	if (sn__meta_copy(&r->install, &r->install_voters, meta) ||
+	    sn__meta_copy(&r->snap, &r->snap_voters, meta))
+		return;
+	sn__log_reset(&r->log, meta->index, meta->term);
+	if (r->commit < meta->index)
+		r->commit = meta->index;
+	r->applied = meta->index;
+	r->rcv.meta.index = 0;
+}
+
+void sn__raft_on_snapshot(sn__raft *r, const sn__raft_msg *m, uint64_t from)
+{
+	if (m->index <= r->commit) {
+		/* We hold all of it already. */
+		reply(r, from, m, m->snap_size, false, false);
+		return;
+	}
+	if (!same_snapshot(r, m)) {
+		if (m->offset != 0) {
+			reply(r, from, m, 0, true, false);
+			return;
+		}
+		if (start_receive(r, m, from))
+			return;
+	}
+	if (m->offset != r->rcv.offset) {
+		/* A gap or a duplicate: say where to continue. */
+		reply(r, from, m, r->rcv.offset, true, true);
+		return;
+	}
+	if (emit_chunk(r, m))
+		return;
+	r->rcv.offset += m->len;
+	r->rcv.crc = sn__crc32c(r->rcv.crc, m->data, m->len);
+	if (r->rcv.offset < m->snap_size) {
+		reply(r, from, m, r->rcv.offset, false, true);
+		return;
+	}
+	if (r->rcv.crc != m->snap_crc) {
+		sn__log(SN_LOG_WARN, "raft %llu: snapshot %llu from %llu fails "
+			"its CRC; starting over", (unsigned long long)r->id,
+			(unsigned long long)m->index, (unsigned long long)from);
+		r->rcv.meta.index = 0;
+		reply(r, from, m, 0, true, true);
+		return;
+	}
+	install(r);
+	reply(r, from, m, m->snap_size, false, true);
+}
