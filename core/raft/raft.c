@@ -115,8 +115,10 @@ static void raft_destroy(sn_engine *e)
 {
 	sn__raft *r = (sn__raft *)e;
 
-	for (size_t i = 0; i < r->n_prs; i++)
+	for (size_t i = 0; i < r->n_prs; i++) {
 		sn__free(r->prs[i].infl);
+		sn__free(r->prs[i].snap_voters);
+	}
 	sn__free(r->prs);
 	sn__log_free(&r->log);
 	sn__free(r->reads);

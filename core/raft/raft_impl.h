@@ -50,7 +50,9 @@ typedef struct sn__progress {
 	uint64_t match, next;
 	int state;
 	/* SNAPSHOT state: the snapshot being streamed and the window. */
-	uint64_t snap_index;
+	sn_snapshot_meta snap; /* kept until the transfer ends, so a newer
+				  snapshot does not restart it */
+	uint64_t *snap_voters;
 	uint64_t snap_sent;    /* next offset to send */
 	uint64_t snap_acked;   /* bytes the follower reported durable */
 	uint64_t snap_acked_at_hb; /* snap_acked at the last heartbeat */

@@ -82,10 +82,13 @@ static uint64_t min_u64(uint64_t a, uint64_t b)
 	return a < b ? a : b;
 }
 
-static void start_transfer(sn__raft *r, sn__progress *pr)
+static int start_transfer(sn__raft *r, sn__progress *pr)
 {
+	int rv = sn__meta_copy(&pr->snap, &pr->snap_voters, &r->snap);
+
+	if (rv)
+		return rv;
 	pr->state = SN__PR_SNAPSHOT;
-	pr->snap_index = r->snap.index;
 	pr->snap_sent = pr->snap_acked = pr->snap_acked_at_hb = 0;
 	pr->snap_stalls = 0;
 	pr->probe_sent = false;
@@ -94,6 +97,15 @@ static void start_transfer(sn__raft *r, sn__progress *pr)
 		"to %llu", (unsigned long long)r->id,
 		(unsigned long long)r->snap.index,
 		(unsigned long long)r->snap.size, (unsigned long long)pr->id);
+	return SN_OK;
+}
+
+/* Keep streaming the snapshot in flight while it can be read and the log
+ * still continues from it: restarting with every newer snapshot would never
+ * finish when snapshots are taken faster than one transfer completes. */
+static bool need_new_transfer(const sn__raft *r, const sn__progress *pr)
+{
+	return pr->state != SN__PR_SNAPSHOT || pr->snap.index < r->log.offset;
 }
 
 void sn__raft_send_snapshot(sn__raft *r, sn__progress *pr)
@@ -111,9 +123,9 @@ void sn__raft_send_snapshot(sn__raft *r, sn__progress *pr)
 			(unsigned long long)r->log.offset + 1);
 		return;
 	}
-	if (pr->state != SN__PR_SNAPSHOT || pr->snap_index != r->snap.index)
-		start_transfer(r, pr);
-	if (pr->snap_sent >= r->snap.size ||
+	if (need_new_transfer(r, pr) && start_transfer(r, pr))
+		return;
+	if (pr->snap_sent >= pr->snap.size ||
 	    pr->snap_sent - pr->snap_acked >= window)
 		return;
 	buf = sn__malloc(chunk);
@@ -121,26 +133,28 @@ void sn__raft_send_snapshot(sn__raft *r, sn__progress *pr)
 		return;
 	m.type = SN__RAFT_SNAP;
 	m.term = r->term;
-	m.index = r->snap.index;
-	m.log_term = r->snap.term;
+	m.index = pr->snap.index;
+	m.log_term = pr->snap.term;
 	m.commit = r->commit;
-	m.snap_size = r->snap.size;
-	m.snap_crc = r->snap.crc;
-	m.n_voters = r->snap.n_voters;
-	m.voters = (uint64_t *)r->snap.voters;
-	while (pr->snap_sent < r->snap.size &&
+	m.snap_size = pr->snap.size;
+	m.snap_crc = pr->snap.crc;
+	m.n_voters = pr->snap.n_voters;
+	m.voters = (uint64_t *)pr->snap.voters;
+	while (pr->snap_sent < pr->snap.size &&
 	       pr->snap_sent - pr->snap_acked < window) {
-		size_t want = (size_t)min_u64(chunk, r->snap.size - pr->snap_sent);
+		size_t want = (size_t)min_u64(chunk, pr->snap.size - pr->snap_sent);
 		size_t got = 0;
-		int rv = r->snapshot_read(r->snapshot_ud, &r->snap,
+		int rv = r->snapshot_read(r->snapshot_ud, &pr->snap,
 					  pr->snap_sent, buf, want, &got);
 		if (rv || got != want) {
-			/* Try again from the acknowledged offset later. */
 			sn__log(SN_LOG_WARN, "raft %llu: reading snapshot %llu "
 				"at %llu failed (%d)", (unsigned long long)r->id,
-				(unsigned long long)r->snap.index,
+				(unsigned long long)pr->snap.index,
 				(unsigned long long)pr->snap_sent, rv);
-			pr->snap_sent = pr->snap_acked;
+			if (rv == SN_ENOTFOUND && pr->snap.index != r->snap.index)
+				start_transfer(r, pr); /* gone: take the newest */
+			else
+				pr->snap_sent = pr->snap_acked; /* retry later */
 			break;
 		}
 		m.offset = pr->snap_sent;
@@ -159,7 +173,7 @@ void sn__raft_on_snapshot_response(sn__raft *r, const sn__raft_msg *m,
 	sn__progress *pr = sn__raft_progress(r, from);
 
 	pr->recent_active = true;
-	if (pr->state != SN__PR_SNAPSHOT || m->index != pr->snap_index)
+	if (pr->state != SN__PR_SNAPSHOT || m->index != pr->snap.index)
 		return; /* about a transfer that is over */
 	if (m->reject) {
 		/* The follower holds a different prefix: resume there. */
