@@ -78,6 +78,21 @@ static int check_options(const sn_raft_options *o)
 		return sn__err(SN_EINVAL, "sn_raft_new: entries start at %llu, "
 			       "after a gap", (unsigned long long)
 			       o->entries[0].index);
+	if (o->n_entries && o->snapshot &&
+	    o->entries[0].index <= o->snapshot->index) {
+		/* A trailing window must reach the snapshot and agree. */
+		uint64_t at = o->snapshot->index - o->entries[0].index;
+		if (at >= o->n_entries)
+			return sn__err(SN_EINVAL, "sn_raft_new: entries end "
+				       "before the snapshot at %llu",
+				       (unsigned long long)o->snapshot->index);
+		if (o->entries[at].term != o->snapshot->term)
+			return sn__err(SN_EINVAL, "sn_raft_new: entry %llu has "
+				       "term %llu, the snapshot says %llu",
+				       (unsigned long long)o->snapshot->index,
+				       (unsigned long long)o->entries[at].term,
+				       (unsigned long long)o->snapshot->term);
+	}
 	if (o->n_entries && !o->snapshot && o->entries[0].index != 1)
 		return sn__err(SN_EINVAL, "sn_raft_new: entries must start at "
 			       "1 without a snapshot");

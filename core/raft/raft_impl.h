@@ -57,6 +57,7 @@ typedef struct sn__progress {
 	uint64_t snap_acked;   /* bytes the follower reported durable */
 	uint64_t snap_acked_at_hb; /* snap_acked at the last heartbeat */
 	unsigned snap_stalls;  /* heartbeats since without progress */
+	uint64_t snap_rewound; /* offset last resent from, UINT64_MAX none */
 	bool probe_sent;     /* PROBE: one append outstanding */
 	bool recent_active;  /* heard from since the last quorum check */
 	int8_t vote;         /* election tally: -1 none, 0 reject, 1 grant */

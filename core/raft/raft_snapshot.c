@@ -91,6 +91,7 @@ static int start_transfer(sn__raft *r, sn__progress *pr)
 	pr->state = SN__PR_SNAPSHOT;
 	pr->snap_sent = pr->snap_acked = pr->snap_acked_at_hb = 0;
 	pr->snap_stalls = 0;
+	pr->snap_rewound = UINT64_MAX;
 	pr->probe_sent = false;
 	pr->infl_start = pr->infl_count = pr->infl_bytes = 0;
 	sn__log(SN_LOG_INFO, "raft %llu: sending snapshot %llu (%llu bytes) "
@@ -176,8 +177,16 @@ void sn__raft_on_snapshot_response(sn__raft *r, const sn__raft_msg *m,
 	if (pr->state != SN__PR_SNAPSHOT || m->index != pr->snap.index)
 		return; /* about a transfer that is over */
 	if (m->reject) {
+		/* Stale (the follower only goes back to 0), or a resend from
+		 * there is already on its way: nothing new. */
+		if (m->hint && m->hint < pr->snap_acked)
+			return;
+		if (m->hint == pr->snap_acked && pr->snap_sent > m->hint &&
+		    pr->snap_rewound == m->hint)
+			return;
 		/* The follower holds a different prefix: resume there. */
 		pr->snap_sent = pr->snap_acked = m->hint;
+		pr->snap_rewound = m->hint;
 	} else if (m->hint > pr->snap_acked) {
 		pr->snap_acked = m->hint;
 	}
@@ -210,6 +219,7 @@ void sn__raft_snapshot_heartbeat(sn__raft *r, sn__progress *pr)
 		return;
 	pr->snap_stalls = 0;
 	pr->snap_sent = pr->snap_acked;
+	pr->snap_rewound = pr->snap_acked;
 	sn__raft_send_snapshot(r, pr);
 }
 
