@@ -44,6 +44,8 @@ int sn__raft_snapshot_taken(sn_engine *e, const sn_snapshot_meta *meta)
 	sn__raft *r = (sn__raft *)e;
 	uint64_t term = sn__log_term(&r->log, meta->index);
 
+	if (meta->index <= r->snap.index && meta->index <= r->applied)
+		return SN_OK; /* not newer than what we have */
 	if (meta->index > r->applied || meta->index < r->log.offset)
 		return sn__err(SN_EINVAL, "raft: snapshot at %llu outside the "
 			       "log [%llu, applied %llu]",
@@ -56,8 +58,6 @@ int sn__raft_snapshot_taken(sn_engine *e, const sn_snapshot_meta *meta)
 			       (unsigned long long)meta->index,
 			       (unsigned long long)meta->term,
 			       (unsigned long long)term);
-	if (meta->index <= r->snap.index)
-		return SN_OK; /* not newer than what we have */
 	return sn__meta_copy(&r->snap, &r->snap_voters, meta);
 }
 
@@ -109,6 +109,17 @@ static bool need_new_transfer(const sn__raft *r, const sn__progress *pr)
 	return pr->state != SN__PR_SNAPSHOT || pr->snap.index < r->log.offset;
 }
 
+/* Unacknowledged bytes stay within the window, except that one chunk may
+ * always be in flight. */
+static bool window_has_room(const sn__progress *pr, uint64_t window,
+			    size_t chunk)
+{
+	uint64_t unacked = pr->snap_sent - pr->snap_acked;
+	uint64_t next = min_u64(chunk, pr->snap.size - pr->snap_sent);
+
+	return unacked == 0 || unacked + next <= window;
+}
+
 void sn__raft_send_snapshot(sn__raft *r, sn__progress *pr)
 {
 	size_t chunk = r->max_msg_bytes;
@@ -127,7 +138,7 @@ void sn__raft_send_snapshot(sn__raft *r, sn__progress *pr)
 	if (need_new_transfer(r, pr) && start_transfer(r, pr))
 		return;
 	if (pr->snap_sent >= pr->snap.size ||
-	    pr->snap_sent - pr->snap_acked >= window)
+	    !window_has_room(pr, window, chunk))
 		return;
 	buf = sn__malloc(chunk);
 	if (!buf)
@@ -142,7 +153,7 @@ void sn__raft_send_snapshot(sn__raft *r, sn__progress *pr)
 	m.n_voters = pr->snap.n_voters;
 	m.voters = (uint64_t *)pr->snap.voters;
 	while (pr->snap_sent < pr->snap.size &&
-	       pr->snap_sent - pr->snap_acked < window) {
+	       window_has_room(pr, window, chunk)) {
 		size_t want = (size_t)min_u64(chunk, pr->snap.size - pr->snap_sent);
 		size_t got = 0;
 		int rv = r->snapshot_read(r->snapshot_ud, &pr->snap,
@@ -152,10 +163,10 @@ void sn__raft_send_snapshot(sn__raft *r, sn__progress *pr)
 				"at %llu failed (%d)", (unsigned long long)r->id,
 				(unsigned long long)pr->snap.index,
 				(unsigned long long)pr->snap_sent, rv);
+			/* Gone: take the newest. Otherwise retry this chunk
+			 * on the next ack or stalled heartbeat. */
 			if (rv == SN_ENOTFOUND && pr->snap.index != r->snap.index)
-				start_transfer(r, pr); /* gone: take the newest */
-			else
-				pr->snap_sent = pr->snap_acked; /* retry later */
+				start_transfer(r, pr);
 			break;
 		}
 		m.offset = pr->snap_sent;
@@ -190,6 +201,10 @@ void sn__raft_on_snapshot_response(sn__raft *r, const sn__raft_msg *m,
 	} else if (m->hint > pr->snap_acked) {
 		pr->snap_acked = m->hint;
 	}
+	/* An ack already in flight when the leader rewound: never resend
+	 * what the follower holds, and keep sent - acked from wrapping. */
+	if (pr->snap_sent < pr->snap_acked)
+		pr->snap_sent = pr->snap_acked;
 	if (!m->reject && m->hint == m->ctx) {
 		/* Installed: replicate entries from after the snapshot. */
 		if (pr->match < m->index)
