@@ -64,6 +64,8 @@ enum sn__mutant_id {
 	SN__MUTANT_COMMIT_OLD_TERM,   /* count replicas for an old-term entry */
 	SN__MUTANT_VOTE_NO_LOG_CHECK, /* grant votes without up-to-date check */
 	SN__MUTANT_NO_PERSIST_VOTE,   /* the vote is not part of hard state */
+	SN__MUTANT_ACK_BEFORE_SYNC,   /* memstore: an append's callback fires
+					 at submission, before the sync */
 	SN__MUTANT_COUNT
 };
 #ifdef SN_MUTANTS

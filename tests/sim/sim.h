@@ -3,17 +3,21 @@
  *
  * One process runs a whole cluster: N engines behind the <senate/sys/engine.h>
  * seam, a virtual clock, a seeded network (drop, delay, duplicate, reorder,
- * symmetric and one-way partitions), per-node disks that lose unsynced
- * writes on a crash, a register workload driven by clients, and checkers
- * that run after every event. Everything random comes from sim_rng streams
- * seeded by the run's seed, so a seed replays exactly.
+ * symmetric and one-way partitions), per-node storage behind the
+ * <senate/sys/storage.h> seam (the in-memory memstore: writes are durable
+ * only once the simulator syncs them, a crash loses the rest) with a
+ * snapshot store, a register workload driven by clients, snapshots and
+ * log compaction, and checkers that run after every event. Everything
+ * random comes from sim_rng streams seeded by the run's seed, so a seed
+ * replays exactly.
  *
  * Files, by concept:
  *   sim_main.c    command line, the seed loop, the report
  *   sim_run.c     one seed: the per-seed profile, the event loop, the phases
  *   sim_engine.c  the table of engines the simulator can drive
  *   sim_net.c     the event queue and the network
- *   sim_node.c    a node: engine, disk, ready handling, crash and restart
+ *   sim_node.c    a node: engine, storage, ready handling, crash and restart
+ *   sim_snap.c    the state machine's snapshots: encode, verify, restore
  *   sim_log.c     logs as the simulator keeps them
  *   sim_client.c  clients, their operations and the history
  *   sim_fault.c   the chaos schedule and the heal
@@ -25,6 +29,7 @@
 #define SIM_H
 
 #include <senate/senate.h>
+#include <senate/sys/storage.h>
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -35,7 +40,7 @@
 #define SIM_TICK 10    /* virtual time units in one nominal engine tick */
 #define SIM_PAYLOAD 16 /* a write's bytes: value, then a check word */
 #define SIM_GROUP 7    /* the group id every engine is created with */
-/* Events in the chaos phase: 2,000 seeds take about 25 s on one core. */
+/* Events in the chaos phase (2,000 seeds: see docs/simulator.md). */
 #define SIM_DEFAULT_STEPS 40000
 
 typedef uint64_t sim_time;
@@ -59,7 +64,17 @@ typedef struct sim_tuning {
 	unsigned election_ticks, heartbeat_ticks;
 	bool pre_vote, check_quorum;
 	size_t entries_per_msg; /* client entries an append may carry */
+	unsigned msg_slack;     /* random; extra bytes per message below one
+				   entry: the snapshot chunk size varies, the
+				   entries per append do not */
 	size_t max_inflight_msgs, max_uncommitted_bytes;
+	/* Snapshot chunks in flight per follower: `window_chunks` when set
+	 * (--snap-window), else `window_share` per mille of a snapshot of
+	 * `snap_bytes` (never below the append window), 0: the engine's
+	 * default window. */
+	size_t window_chunks;
+	unsigned window_share;
+	size_t snap_bytes;
 } sim_tuning;
 
 typedef struct sim_engine_args {
@@ -73,13 +88,25 @@ typedef struct sim_engine_args {
 	const sn_entry *entries;
 	size_t n_entries;
 	uint64_t applied;
+	const sn_snapshot_meta *snapshot; /* recovered, or NULL */
+	sn_snapshot_read_fn snapshot_read;
+	void *snapshot_userdata;
 } sim_engine_args;
+
+/* What the simulator needs to know about an encoded message (counters). */
+enum sim_msg_class {
+	SIM_MSG_OTHER,
+	SIM_MSG_SNAP,        /* a snapshot chunk */
+	SIM_MSG_SNAP_REJECT, /* a follower asks to resume elsewhere */
+};
 
 typedef struct sim_engine_kind {
 	const char *name;
 	int (*create)(sn_engine **out, const sim_engine_args *a);
 	/* One line describing an encoded message, for --verbose traces. */
 	void (*describe)(char *buf, size_t cap, const void *data, size_t len);
+	/* Classify a message cheaply (no decoding), for the counters. */
+	int (*classify)(const void *data, size_t len);
 } sim_engine_kind;
 
 const sim_engine_kind *sim_engine_find(const char *name);
@@ -94,9 +121,13 @@ typedef struct sim_entry {
 	uint8_t data[SIM_PAYLOAD];
 } sim_entry;
 
+/* Entries base+1 .. base+n; what lies at or below `base` was compacted or
+ * replaced by a snapshot (base_term: the term of entry `base`). The global
+ * records of the checkers always have base 0. */
 typedef struct sim_log {
-	sim_entry *v; /* v[i] has index i + 1 */
+	sim_entry *v; /* v[i] has index base + 1 + i */
 	size_t n, cap;
+	uint64_t base, base_term;
 } sim_log;
 
 void sim_log_truncate(sim_log *l, uint64_t from); /* drop index >= from */
@@ -104,6 +135,16 @@ void sim_log_append(sim_log *l, const sim_entry *e);
 void sim_log_copy(sim_log *dst, const sim_log *src);
 void sim_log_free(sim_log *l);
 const sim_entry *sim_log_at(const sim_log *l, uint64_t index); /* or NULL */
+uint64_t sim_log_last(const sim_log *l);
+uint64_t sim_log_last_term(const sim_log *l);
+/* Drop entries <= upto (base < upto <= last). */
+void sim_log_compact(sim_log *l, uint64_t upto);
+/* Empty the log; it continues after `base`. */
+void sim_log_reset(sim_log *l, uint64_t base, uint64_t base_term);
+/* The log an sn_storage_state describes. With `anchor`, as the engine
+ * restores it: a first entry at or below the snapshot becomes the base;
+ * without, every stored entry is held. */
+void sim_log_from_state(sim_log *l, const sn_storage_state *st, bool anchor);
 bool sim_entry_eq(const sim_entry *a, const sim_entry *b);
 /* The write value carried by a normal entry (0 for a noop or a foreign
  * payload). */
@@ -113,7 +154,7 @@ uint64_t sim_entry_value(const sim_entry *e);
 enum sim_ev_kind {
 	SIM_EV_DELIVER,    /* a message reaches node `node` */
 	SIM_EV_TICK,       /* node `node` ticks (incarnation `gen`) */
-	SIM_EV_SYNC,       /* node's oldest pending write becomes durable */
+	SIM_EV_SYNC,       /* node's oldest pending storage write completes */
 	SIM_EV_CLIENT,     /* client `arg` acts */
 	SIM_EV_OP_TIMEOUT, /* operation `arg` gives up if still pending */
 	SIM_EV_FAULT,      /* the chaos schedule strikes */
@@ -145,17 +186,39 @@ typedef struct sim_heap {
 
 /* ---- nodes (sim_node.c) ---- */
 
-/* One ordered write handed to the node's disk, durable at `done`. */
+/* What the simulator does when a storage write completes: the last write
+ * of a ready carries its messages_after_persist (data copied) and the
+ * index/term to report with sn_engine_persisted(). Owned by the node
+ * (list `writes`) until its callback runs or a crash drops it. */
 typedef struct sim_write {
-	bool has_hs;
-	sn_hard_state hs;
-	uint64_t first; /* index of ents[0] */
-	sim_entry *ents;
-	size_t n_ents;
-	sn_message *after; /* messages_after_persist (data copied), sent
-			      once the write is durable */
+	struct sim_write *prev, *next;
+	struct sim *s;
+	struct sim_node *n;
+	uint64_t gen;
+	bool final;      /* the ready's last write */
+	uint64_t p_index, p_term; /* persisted() report, p_index 0: none */
+	sn_message *after;
 	size_t n_after;
 } sim_write;
+
+/* The state machine: a register, plus what the checkers need to compare
+ * it with the global history (the digest of the applied sequence). It is
+ * what a snapshot holds. */
+typedef struct sim_sm {
+	uint64_t applied; /* last index reflected */
+	uint64_t reg;
+	uint64_t digest;  /* sim_digest chain over entries 1..applied */
+} sim_sm;
+
+/* A snapshot transfer as the receiving node sees it (counters only). */
+typedef struct sim_rcv {
+	uint64_t index, term, size;
+	uint32_t crc;
+	uint64_t offset;    /* bytes written */
+	size_t chunks;      /* chunks written */
+	bool interrupted;   /* a gap, a restart from 0, a crash, another
+			       snapshot cut in */
+} sim_rcv;
 
 typedef struct sim_node {
 	int idx;
@@ -168,15 +231,18 @@ typedef struct sim_node {
 	sim_time paused_until;
 
 	sim_log mem; /* the engine's log, as its readies described it */
-	sim_log disk;
-	sn_hard_state disk_hs;
-	sim_write *wq; /* pending writes, FIFO */
-	size_t wq_head, wq_n, wq_cap;
+	sn_storage *store;    /* memstore: log, hard state, install marker */
+	struct sn__memsnap *snaps; /* snapshot store: complete + partial */
+	sim_write *writes;    /* outstanding storage writes, oldest first */
+	sim_write *writes_tail;
 	sim_time wq_last_done;
 
-	/* the register state machine, rebuilt from index 1 on restart */
-	uint64_t applied;
-	uint64_t reg;
+	sim_sm sm;
+	uint64_t restored_at;  /* index the sm was restored from, until the
+				  next apply (0: applied by entries) */
+	unsigned snap_every;   /* take a snapshot every this many applies */
+	uint64_t last_snap;    /* index of the newest snapshot held */
+	sim_rcv rcv;
 
 	/* what the checkers last saw */
 	sn_engine_status st;
@@ -223,6 +289,10 @@ typedef struct sim_profile {
 	unsigned drop, dup, slow, trunc;
 	unsigned delay_max, slow_max;
 	unsigned disk_max;
+	/* snapshots */
+	unsigned snap_every;    /* K: snapshot every K applied entries */
+	unsigned snap_trailing; /* entries kept behind a snapshot */
+	unsigned snap_pad;      /* filler bytes (plus up to 511 more) */
 	/* chaos */
 	unsigned fault_gap; /* mean time between faults */
 	unsigned w_crash, w_partition, w_oneway, w_isolate, w_heal, w_pause,
@@ -252,10 +322,35 @@ typedef struct sim_checker {
 	sim_log committed;       /* entries known committed, index order */
 	uint64_t *commit_term;   /* term in which committed[i] became known */
 	size_t cap_commit_term;
+	sim_sm *commit_sm;       /* commit_sm[i]: the state after committed
+				    entries 1..i (i = 0..committed.n) */
+	size_t cap_commit_sm;
 	sim_log applied;         /* what the first state machine applied */
+	sim_sm *applied_sm;      /* the same over the applied record */
+	size_t cap_applied_sm;
 	sim_seen_list *seen;     /* seen[i]: distinct (term, entry) at index i+1 */
 	size_t n_seen;
 } sim_checker;
+
+/* ---- counters of one run (--verbose, and the totals of sim_main.c) ---- */
+typedef struct sim_stats {
+	uint64_t snaps_taken;     /* local snapshots */
+	uint64_t compactions;     /* engine + storage compactions */
+	uint64_t chunks_sent;     /* SNAP messages put on the wire */
+	uint64_t chunks_lost;     /* ... dropped, cut off or sent to a dead node */
+	uint64_t chunk_rejects;   /* resume-elsewhere replies */
+	uint64_t chunks_written;  /* chunks handed out to write */
+	uint64_t installs;        /* snapshots installed */
+	uint64_t chunked_installs; /* ... received in two chunks or more */
+	uint64_t interrupted;     /* transfers cut mid-way */
+	uint64_t resumed_installs; /* installs after an interruption */
+	uint64_t restarts;        /* restarts from storage */
+	uint64_t snap_restarts;   /* ... with a snapshot */
+	uint64_t finished_installs; /* restarts that found an install's
+				       marker lost and recorded it */
+	uint64_t writes, synced, dropped, early_acks; /* memstore */
+	uint64_t max_chunks;      /* most chunks in one install */
+} sim_stats;
 
 /* ---- the run parameters and the world ---- */
 typedef struct sim_params {
@@ -266,6 +361,8 @@ typedef struct sim_params {
 	int mutant;
 	const char *mutant_name; /* NULL for none */
 	bool verbose;
+	int snap_window; /* -1: by seed; 0: the engine's default; N chunks */
+	bool reorder;    /* every message its own delay (no FIFO links) */
 } sim_params;
 
 typedef struct sim {
@@ -283,6 +380,7 @@ typedef struct sim {
 	sim_node nodes[SIM_MAX_NODES];
 	uint64_t voters[SIM_MAX_NODES];
 	bool cut[SIM_MAX_NODES][SIM_MAX_NODES]; /* cut[a][b]: a -> b lost */
+	sim_time link_last[SIM_MAX_NODES][SIM_MAX_NODES];
 	uint64_t partition; /* number of the current partition */
 
 	sim_client *clients;
@@ -293,6 +391,7 @@ typedef struct sim {
 	uint64_t probe_value;
 
 	sim_checker ck;
+	sim_stats stats;
 	bool violated;
 	char reason[512];
 } sim;
@@ -300,8 +399,9 @@ typedef struct sim {
 /* sim_run.c */
 void sim_derive_profile(sim_profile *pf, uint64_t seed, int n_nodes);
 /* Run one seed. Returns true when it passed; otherwise *reason holds the
- * first violation. */
-bool sim_run(const sim_params *p, char *reason, size_t cap, int *n_nodes);
+ * first violation. *stats gets the run's counters. */
+bool sim_run(const sim_params *p, char *reason, size_t cap, int *n_nodes,
+	     sim_stats *stats);
 
 /* sim_net.c */
 void sim_heap_push(sim *s, sim_event ev);
@@ -314,15 +414,46 @@ void sim_net_deliver(sim *s, const sim_event *ev);
 void sim_msg_free(sim_msg *m);
 
 /* sim_node.c */
+void sim_node_init(sim *s, sim_node *n);
 void sim_node_start(sim *s, sim_node *n);
 void sim_node_crash(sim *s, sim_node *n);
 void sim_node_tick(sim *s, sim_node *n);
 void sim_node_sync(sim *s, sim_node *n);
 void sim_node_drain(sim *s, sim_node *n);
 void sim_node_free(sim_node *n);
+void sim_node_stats(sim *s, sim_node *n); /* add its storage counters */
 bool sim_node_paused(const sim *s, const sim_node *n);
 sim_node *sim_node_by_id(sim *s, uint64_t id);
 int sim_find_leader(sim *s);
+/* The node's durable log (as a restart would recover it) into *out. */
+void sim_node_durable_log(sim_node *n, sim_log *out);
+/* The index of the newest complete snapshot the node holds, 0 if none. */
+uint64_t sim_node_snapshot_index(const sim_node *n);
+
+/* sim_snap.c */
+uint64_t sim_digest(uint64_t digest, uint64_t index, const sim_entry *e);
+/* Apply one entry to a state machine (index == sm->applied + 1). */
+void sim_sm_apply(sim_sm *sm, uint64_t index, const sim_entry *e);
+/* Encode the node's state machine as a snapshot at sm->applied (term
+ * `term`): header, then filler derived from the header. Caller frees. */
+uint8_t *sim_snap_encode(const sim *s, const sim_sm *sm, uint64_t term,
+			 size_t *len);
+/* Decode and verify snapshot bytes against `meta`; false with a reason. */
+bool sim_snap_decode(const sn_snapshot_meta *meta, const void *data,
+		     size_t len, sim_sm *out, char *why, size_t cap);
+/* Take a snapshot at the node's applied index, then compact. */
+void sim_snap_take(sim *s, sim_node *n);
+/* Restore the node's state machine from the snapshot `meta` in its store
+ * (an install or a restart), checking it against the global history. */
+bool sim_snap_restore(sim *s, sim_node *n, const sn_snapshot_meta *meta,
+		      const char *how);
+/* The engine's snapshot_read hook: reads the node's snapshot store. */
+int sim_snap_read(void *userdata, const sn_snapshot_meta *meta,
+		  uint64_t offset, void *buf, size_t len, size_t *n_read);
+/* Counters for the chunks a ready hands out to write. */
+void sim_snap_chunk_written(sim *s, sim_node *n, const sn_snapshot_chunk *c);
+void sim_snap_transfer_cut(sim *s, sim_node *n);
+void sim_snap_installed(sim *s, sim_node *n, const sn_snapshot_meta *meta);
 
 /* sim_client.c */
 void sim_clients_init(sim *s);
@@ -331,6 +462,8 @@ void sim_client_on_apply(sim *s, sim_node *n, uint64_t index,
 			 const sim_entry *e);
 void sim_client_on_read(sim *s, sim_node *n, const sn_read_state *rs);
 void sim_client_on_crash(sim *s, sim_node *n);
+/* The node's state machine jumped to a snapshot at `index`. */
+void sim_client_on_restore(sim *s, sim_node *n, uint64_t index);
 void sim_op_timeout(sim *s, uint64_t op);
 void sim_clients_free(sim *s);
 
@@ -348,6 +481,9 @@ void sim_check_log_write(sim *s, sim_node *n, uint64_t index,
 void sim_check_log_cut(sim *s, sim_node *n, uint64_t from);
 void sim_check_apply(sim *s, sim_node *n, uint64_t index,
 		     const sim_entry *e);
+/* A snapshot's state, checked against the committed history at its index. */
+void sim_check_snapshot(sim *s, sim_node *n, const sim_sm *sm,
+			const char *what);
 void sim_check_step(sim *s);
 void sim_check_full(sim *s);
 void sim_check_free(sim *s);

@@ -7,27 +7,41 @@
  *     term: commit indexes only move on a leader, and the leader is checked
  *     in the very step it moves, so this is the term that committed it);
  *   - applied: what the first state machine to reach each index applied;
- *   - seen: per index, the distinct (term, entry) pairs any log ever held.
+ *   - seen: per index, the distinct (term, entry) pairs any log ever held;
+ *   - the state machine after each prefix of committed and of applied (the
+ *     register and the digest of the applied sequence), to compare
+ *     snapshots and every node's state machine with.
  * and test, after every event:
  *   1. election safety: at most one leader per term, over all time;
  *   2. leader completeness: a node becoming leader of term T holds every
  *      entry committed in a term below T;
  *   3. committed entries never change or vanish: an entry is first seen
- *      committed only when a quorum of disks holds it, every node's log
- *      agrees with the committed record up to the node's commit index, and
- *      no node rewrites or cuts its log below its own commit index;
+ *      committed only when a quorum of nodes holds it durably (in its
+ *      storage's log, or covered by a snapshot in its store), every node's
+ *      log agrees with the committed record up to the node's commit index,
+ *      and no node rewrites or cuts its log below its own commit index;
  *   4. log matching (cheap form): one entry per (index, term) ever; the full
- *      prefix form is checked every FULL_CHECK_EVERY steps and at the end;
+ *      prefix form is checked every FULL_CHECK_EVERY steps and at the end,
+ *      over the indexes both logs still hold;
  *   5. state machine safety: every node applies the same entry at each
- *      index, in index order, and only what was committed;
- *   6. the engine's status agrees with what its readies described, and
- *      nothing is handed out to apply beyond the commit and persisted
- *      indexes.
+ *      index, in index order, and only what was committed; after each
+ *      apply its state (register, digest of the applied sequence) equals
+ *      the global one at that index; a snapshot taken, installed or
+ *      restored from equals the committed history's state at its index;
+ *   6. the engine's status agrees with what its readies described (last
+ *      index and term, first index, snapshot index, applied), a node's
+ *      first index never exceeds its snapshot index + 1, and nothing is
+ *      handed out to apply beyond the commit and persisted indexes.
+ * Indexes a node no longer holds (compacted, or behind an installed
+ * snapshot) are covered by its snapshot, which is checked instead.
  */
 #include "sim.h"
 
+#include "log/memstore.h"
+
 #include <inttypes.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define FULL_CHECK_EVERY 1000
 
@@ -97,6 +111,30 @@ void sim_check_log_cut(sim *s, sim_node *n, uint64_t from)
 			      n->commit_checked);
 }
 
+/* Extend the state-after-prefix record `v` (v[0] the empty state) with
+ * entry `index` of `l`. */
+static void sm_extend(sim_sm **v, size_t *cap, const sim_log *l,
+		      uint64_t index)
+{
+	sim_sm next;
+
+	if (!*cap) {
+		*v = sim_grow(*v, cap, 1, sizeof **v);
+		(*v)[0] = (sim_sm){ 0 };
+	}
+	next = (*v)[index - 1];
+	sim_sm_apply(&next, index, sim_log_at(l, index));
+	*v = sim_grow(*v, cap, index + 1, sizeof **v);
+	(*v)[index] = next;
+}
+
+static bool sm_eq(const sim_sm *a, const sim_sm *b)
+{
+	return a->applied == b->applied && a->reg == b->reg &&
+	       a->digest == b->digest;
+}
+
+/* Called once the node applied `e` at `index` (n->sm is updated). */
 void sim_check_apply(sim *s, sim_node *n, uint64_t index,
 		     const sim_entry *e)
 {
@@ -104,18 +142,68 @@ void sim_check_apply(sim *s, sim_node *n, uint64_t index,
 	const sim_entry *a = sim_log_at(&c->applied, index);
 	const sim_entry *g = sim_log_at(&c->committed, index);
 
-	if (a && !sim_entry_eq(a, e))
+	if (a && !sim_entry_eq(a, e)) {
 		sim_violation(s, "state machines diverge at index %" PRIu64
 			      ": node %" PRIu64 " applied term %" PRIu64
 			      " value %" PRIu64 ", another applied term %"
 			      PRIu64 " value %" PRIu64, index, n->id, e->term,
 			      sim_entry_value(e), a->term, sim_entry_value(a));
-	else if (!a)
-		sim_log_append(&c->applied, e); /* index == applied.n + 1 */
+		return;
+	}
+	if (!a && index != c->applied.n + 1) {
+		sim_violation(s, "node %" PRIu64 " applied index %" PRIu64
+			      " but no state machine has applied %zu", n->id,
+			      index, c->applied.n + 1);
+		return;
+	}
+	if (!a) {
+		sim_log_append(&c->applied, e);
+		sm_extend(&c->applied_sm, &c->cap_applied_sm, &c->applied,
+			  index);
+	}
+	if (!sm_eq(&n->sm, &c->applied_sm[index]))
+		sim_violation(s, "node %" PRIu64 " state after index %" PRIu64
+			      " (register %" PRIu64 ", digest %016" PRIx64
+			      ") differs from the applied history's (register "
+			      "%" PRIu64 ", digest %016" PRIx64 ")", n->id,
+			      index, n->sm.reg, n->sm.digest,
+			      c->applied_sm[index].reg,
+			      c->applied_sm[index].digest);
 	if (g && !sim_entry_eq(g, e))
 		sim_violation(s, "node %" PRIu64 " applied at index %" PRIu64
 			      " an entry other than the committed one", n->id,
 			      index);
+}
+
+/*
+ * A snapshot's state must be the committed history's at its index. Taken
+ * snapshots are checked against the applied history (the commit record
+ * catches up at the end of the step; the two are compared entry by
+ * entry), restored ones (install, restart) against the committed one.
+ */
+void sim_check_snapshot(sim *s, sim_node *n, const sim_sm *sm,
+			const char *what)
+{
+	sim_checker *c = ck(s);
+	bool taken = strcmp(what, "taken") == 0;
+	size_t have = taken ? c->applied.n : c->committed.n;
+	const sim_sm *want;
+
+	if (sm->applied == 0 || sm->applied > have) {
+		sim_violation(s, "node %" PRIu64 " snapshot (%s) at index %"
+			      PRIu64 " lies beyond the %s history (%zu)", n->id,
+			      what, sm->applied, taken ? "applied" : "committed",
+			      have);
+		return;
+	}
+	want = taken ? &c->applied_sm[sm->applied]
+		     : &c->commit_sm[sm->applied];
+	if (!sm_eq(sm, want))
+		sim_violation(s, "node %" PRIu64 " snapshot (%s) at index %"
+			      PRIu64 " holds register %" PRIu64 " digest %016"
+			      PRIx64 "; the history says register %" PRIu64
+			      " digest %016" PRIx64, n->id, what, sm->applied,
+			      sm->reg, sm->digest, want->reg, want->digest);
 }
 
 static void check_election(sim *s, sim_node *n, const sn_engine_status *st)
@@ -139,11 +227,14 @@ static void check_election(sim *s, sim_node *n, const sn_engine_status *st)
 			      c->leader_of[st->term], n->id);
 }
 
+/* Over the indexes the node still holds: those at or below its log's base
+ * are covered by its snapshot (first index <= snapshot index + 1 is checked
+ * in check_status, the snapshot's content when it was taken or restored). */
 static void check_completeness(sim *s, sim_node *n, uint64_t term)
 {
 	sim_checker *c = ck(s);
 
-	for (uint64_t i = 1; i <= c->committed.n; i++) {
+	for (uint64_t i = n->mem.base + 1; i <= c->committed.n; i++) {
 		const sim_entry *g = &c->committed.v[i - 1];
 		const sim_entry *m = sim_log_at(&n->mem, i);
 		if (c->commit_term[i - 1] >= term || (m && sim_entry_eq(m, g)))
@@ -157,6 +248,26 @@ static void check_completeness(sim *s, sim_node *n, uint64_t term)
 	}
 }
 
+/* Does node n hold entry (index, e) durably: a snapshot in its store
+ * covers it (a restart recovers from the newest), or its storage's
+ * durable log holds it? */
+static bool durable_on(sim_node *n, uint64_t index, const sim_entry *e)
+{
+	sn_storage_state st;
+	const sn_entry *d;
+	uint64_t first;
+
+	if (sim_node_snapshot_index(n) >= index)
+		return true;
+	sn__memstore_load(n->store, &st);
+	first = st.n_entries ? st.entries[0].index : 0;
+	if (!st.n_entries || index < first || index - first >= st.n_entries)
+		return false;
+	d = &st.entries[index - first];
+	return d->term == e->term && d->type == e->type && d->len == e->len &&
+	       (!d->len || memcmp(d->data, e->data, d->len) == 0);
+}
+
 /* An entry becomes committed only once a quorum holds it durably: acks
  * travel in messages_after_persist and a leader counts its own log only up
  * to what it was told is persisted. Checked when the entry is first seen
@@ -165,10 +276,8 @@ static bool durable_on_quorum(sim *s, uint64_t index, const sim_entry *e)
 {
 	int have = 0;
 
-	for (int i = 0; i < s->pf.n_nodes; i++) {
-		const sim_entry *d = sim_log_at(&s->nodes[i].disk, index);
-		have += d && sim_entry_eq(d, e);
-	}
+	for (int i = 0; i < s->pf.n_nodes; i++)
+		have += durable_on(&s->nodes[i], index, e);
 	return have > s->pf.n_nodes / 2;
 }
 
@@ -188,6 +297,31 @@ static void check_commit(sim *s, sim_node *n, const sn_engine_status *st)
 		const sim_entry *m = sim_log_at(&n->mem, i);
 		const sim_entry *g = sim_log_at(&c->committed, i);
 		const sim_entry *a = sim_log_at(&c->applied, i);
+		if (!m && i <= n->mem.base) {
+			/* Covered by the node's snapshot: one it restored
+			 * (checked against the committed record then), or one
+			 * it took in this very step after applying entries
+			 * whose commit the record has not seen yet. Its state
+			 * at each applied index was checked against the
+			 * applied record, so that record has its entry. */
+			if (g)
+				continue;
+			if (a && n->sm.applied >= i && n->restored_at < i) {
+				m = a;
+			} else {
+				sim_violation(s, "node %" PRIu64 " commits index "
+					      "%" PRIu64 ", covered by its "
+					      "snapshot, that was never seen "
+					      "committed", n->id, i);
+				return;
+			}
+		}
+		if (!m) {
+			sim_violation(s, "node %" PRIu64 " commit %" PRIu64
+				      " beyond its log (last %" PRIu64 ")",
+				      n->id, st->commit, sim_log_last(&n->mem));
+			return;
+		}
 		if (g && !sim_entry_eq(g, m)) {
 			sim_violation(s, "committed entry %" PRIu64 " changed: "
 				      "node %" PRIu64 " commits term %" PRIu64
@@ -211,6 +345,7 @@ static void check_commit(sim *s, sim_node *n, const sn_engine_status *st)
 			return;
 		}
 		sim_log_append(&c->committed, m);
+		sm_extend(&c->commit_sm, &c->cap_commit_sm, &c->committed, i);
 		c->commit_term = sim_grow(c->commit_term, &c->cap_commit_term,
 					  i, sizeof *c->commit_term);
 		c->commit_term[i - 1] = st->term;
@@ -221,18 +356,35 @@ static void check_commit(sim *s, sim_node *n, const sn_engine_status *st)
 /* The engine's status must match what its readies told us. */
 static void check_status(sim *s, sim_node *n, const sn_engine_status *st)
 {
-	uint64_t last_term = n->mem.n ? n->mem.v[n->mem.n - 1].term : 0;
+	uint64_t last = sim_log_last(&n->mem);
+	uint64_t last_term = sim_log_last_term(&n->mem);
 
-	if (st->last_index != n->mem.n || st->last_term != last_term)
+	if (st->last_index != last || st->last_term != last_term)
 		sim_violation(s, "node %" PRIu64 " status says last %" PRIu64
-			      "/%" PRIu64 " but its readies wrote %zu/%" PRIu64,
-			      n->id, st->last_index, st->last_term, n->mem.n,
-			      last_term);
-	else if (st->applied != n->applied)
+			      "/%" PRIu64 " but its readies wrote %" PRIu64 "/%"
+			      PRIu64, n->id, st->last_index, st->last_term,
+			      last, last_term);
+	else if (st->first_index != n->mem.base + 1)
+		sim_violation(s, "node %" PRIu64 " status says first index %"
+			      PRIu64 " but its log starts at %" PRIu64, n->id,
+			      st->first_index, n->mem.base + 1);
+	else if (st->first_index > st->snapshot_index + 1)
+		sim_violation(s, "node %" PRIu64 " first index %" PRIu64
+			      " exceeds its snapshot index %" PRIu64 " + 1",
+			      n->id, st->first_index, st->snapshot_index);
+	else if (st->snapshot_index != n->last_snap)
+		sim_violation(s, "node %" PRIu64 " status says snapshot %" PRIu64
+			      " but the newest it was given is %" PRIu64, n->id,
+			      st->snapshot_index, n->last_snap);
+	else if (st->applied != n->sm.applied)
 		sim_violation(s, "node %" PRIu64 " status says applied %" PRIu64
-			      " but it handed out %" PRIu64, n->id, st->applied,
-			      n->applied);
-	else if (st->applied > st->commit || st->applied > st->persisted)
+			      " but its state machine holds %" PRIu64, n->id,
+			      st->applied, n->sm.applied);
+	/* A state machine restored from a snapshot is ahead of `persisted`
+	 * until the install is durable; entries handed out never are. */
+	else if (st->applied > st->commit ||
+		 (st->applied > st->persisted &&
+		  n->restored_at != st->applied))
 		sim_violation(s, "node %" PRIu64 " handed out entries to apply "
 			      "through %" PRIu64 " beyond its commit %" PRIu64
 			      " or persisted index %" PRIu64, n->id,
@@ -273,27 +425,26 @@ static void check_node(sim *s, sim_node *n)
 	n->st = st;
 }
 
-static const sim_log *log_of(const sim_node *n)
-{
-	return n->up ? &n->mem : &n->disk;
-}
-
 /* Log matching, prefix form: two logs that agree on (index, term) agree on
- * everything up to that index. */
-static void check_pair(sim *s, const sim_node *a, const sim_node *b)
+ * everything up to that index, over the indexes both still hold. An up
+ * node's log is its engine's; a down node's, its storage's durable log. */
+static void check_pair(sim *s, const sim_node *a, const sim_log *la,
+		       const sim_node *b, const sim_log *lb)
 {
-	const sim_log *la = log_of(a), *lb = log_of(b);
-	uint64_t k = la->n < lb->n ? la->n : lb->n;
+	uint64_t lo = (la->base > lb->base ? la->base : lb->base) + 1;
+	uint64_t hi = sim_log_last(la) < sim_log_last(lb) ? sim_log_last(la)
+							  : sim_log_last(lb);
+	uint64_t k = hi;
 
-	while (k > 0 && la->v[k - 1].term != lb->v[k - 1].term)
+	while (k >= lo && sim_log_at(la, k)->term != sim_log_at(lb, k)->term)
 		k--;
-	for (uint64_t i = 1; i <= k; i++) {
-		if (sim_entry_eq(&la->v[i - 1], &lb->v[i - 1]))
+	for (uint64_t i = lo; i <= k; i++) {
+		if (sim_entry_eq(sim_log_at(la, i), sim_log_at(lb, i)))
 			continue;
 		sim_violation(s, "log matching: nodes %" PRIu64 " and %" PRIu64
 			      " agree on index %" PRIu64 " term %" PRIu64
 			      " but differ at index %" PRIu64, a->id, b->id, k,
-			      la->v[k - 1].term, i);
+			      sim_log_at(la, k)->term, i);
 		return;
 	}
 }
@@ -303,10 +454,21 @@ void sim_check_full(sim *s)
 	sim_checker *c = ck(s);
 	uint64_t k = c->applied.n < c->committed.n ? c->applied.n
 						   : c->committed.n;
+	sim_log durable[SIM_MAX_NODES] = { { 0 } };
+	const sim_log *logs[SIM_MAX_NODES];
 
+	for (int a = 0; a < s->pf.n_nodes; a++) {
+		sim_node *n = &s->nodes[a];
+		if (!n->up)
+			sim_node_durable_log(n, &durable[a]);
+		logs[a] = n->up ? &n->mem : &durable[a];
+	}
 	for (int a = 0; a < s->pf.n_nodes && !s->violated; a++)
 		for (int b = a + 1; b < s->pf.n_nodes && !s->violated; b++)
-			check_pair(s, &s->nodes[a], &s->nodes[b]);
+			check_pair(s, &s->nodes[a], logs[a], &s->nodes[b],
+				   logs[b]);
+	for (int a = 0; a < s->pf.n_nodes; a++)
+		sim_log_free(&durable[a]);
 	for (uint64_t i = 1; i <= k && !s->violated; i++)
 		if (!sim_entry_eq(&c->applied.v[i - 1], &c->committed.v[i - 1]))
 			sim_violation(s, "applied entry %" PRIu64 " differs "
@@ -331,6 +493,8 @@ void sim_check_free(sim *s)
 	free(c->seen);
 	free(c->leader_of);
 	free(c->commit_term);
+	free(c->commit_sm);
+	free(c->applied_sm);
 	sim_log_free(&c->committed);
 	sim_log_free(&c->applied);
 	*c = (sim_checker){ 0 };

@@ -209,8 +209,8 @@ void sim_client_on_apply(sim *s, sim_node *n, uint64_t index,
 					     SIM_OP_OK : SIM_OP_UNKNOWN,
 			       sim_entry_value(e) == op->value);
 		} else if (!op->is_write && op->read_confirmed &&
-			   n->applied >= op->index) {
-			op->value = n->reg;
+			   n->sm.applied >= op->index) {
+			op->value = n->sm.reg;
 			op_end(s, i, SIM_OP_OK, true);
 		}
 	}
@@ -241,8 +241,8 @@ void sim_client_on_read(sim *s, sim_node *n, const sn_read_state *rs)
 	}
 	op->read_confirmed = true;
 	op->index = rs->index;
-	if (n->applied >= op->index) {
-		op->value = n->reg;
+	if (n->sm.applied >= op->index) {
+		op->value = n->sm.reg;
 		op_end(s, i, SIM_OP_OK, true);
 	}
 }
@@ -255,6 +255,38 @@ void sim_client_on_crash(sim *s, sim_node *n)
 			op_end(s, i, s->ops[i].is_write ? SIM_OP_UNKNOWN
 							: SIM_OP_FAILED,
 			       false);
+	}
+}
+
+/*
+ * The node's state machine jumped to a snapshot through `index` (an
+ * install): a write waiting at an index it covers was never applied here,
+ * so its fate is unknown to this node; a confirmed read it covers is
+ * served from the restored register.
+ */
+void sim_client_on_restore(sim *s, sim_node *n, uint64_t index)
+{
+	for (int c = 0; c < s->n_clients; c++) {
+		long i = s->clients[c].op;
+		sim_op *op;
+		if (i < 0 || !waiting_on(s, i, n))
+			continue;
+		op = &s->ops[i];
+		if (op->is_write && op->index <= index) {
+			op_end(s, i, SIM_OP_UNKNOWN, false);
+		} else if (!op->is_write && op->read_confirmed &&
+			   op->index <= index) {
+			op->value = n->sm.reg;
+			op_end(s, i, SIM_OP_OK, true);
+		}
+	}
+	/* The heal's probe counts as applied once a snapshot covers it. */
+	if (s->probe_value) {
+		const sim_op *p = &s->ops[s->probe_value - 1];
+		const sim_entry *e = sim_log_at(&s->ck.committed, p->index);
+		if (p->index && p->index <= index && e &&
+		    sim_entry_value(e) == s->probe_value)
+			n->probe_applied = true;
 	}
 }
 

@@ -14,7 +14,9 @@
 
 static int raft_create(sn_engine **out, const sim_engine_args *a)
 {
+	const size_t entry = SIM_PAYLOAD + SN__RAFT_ENTRY_HEADER;
 	sn_raft_options o;
+	size_t window;
 	int rv = sn_raft_options_init(&o, SN_RAFT_OPTIONS_VERSION);
 
 	if (rv)
@@ -27,10 +29,24 @@ static int raft_create(sn_engine **out, const sim_engine_args *a)
 	o.heartbeat_ticks = a->tuning->heartbeat_ticks;
 	o.disable_pre_vote = !a->tuning->pre_vote;
 	o.disable_check_quorum = !a->tuning->check_quorum;
-	/* Raft counts each entry's wire header against max_msg_bytes. */
-	o.max_msg_bytes = a->tuning->entries_per_msg *
-			  (SIM_PAYLOAD + SN__RAFT_ENTRY_HEADER);
+	/* Raft counts each entry's wire header against max_msg_bytes, which
+	 * is also the snapshot chunk size: the slack (less than one entry)
+	 * varies the chunks without changing what an append carries. */
+	o.max_msg_bytes = a->tuning->entries_per_msg * entry +
+			  a->tuning->msg_slack % entry;
 	o.max_inflight_msgs = a->tuning->max_inflight_msgs;
+	/* A window of whole chunks. Appends count the same bytes: never
+	 * below the append window, so appends stay paced by
+	 * max_inflight_msgs alone. */
+	window = a->tuning->window_chunks;
+	if (!window && a->tuning->window_share) {
+		size_t chunks = a->tuning->snap_bytes / o.max_msg_bytes + 1;
+		window = (chunks * a->tuning->window_share + 999) / 1000;
+	}
+	if (window && window < o.max_inflight_msgs)
+		window = o.max_inflight_msgs;
+	if (window)
+		o.max_inflight_bytes = window * o.max_msg_bytes;
 	if (a->tuning->max_uncommitted_bytes)
 		o.max_uncommitted_bytes = a->tuning->max_uncommitted_bytes;
 	o.rand = a->rand;
@@ -39,6 +55,9 @@ static int raft_create(sn_engine **out, const sim_engine_args *a)
 	o.entries = a->entries;
 	o.n_entries = a->n_entries;
 	o.applied = a->applied;
+	o.snapshot = a->snapshot;
+	o.snapshot_read = a->snapshot_read;
+	o.snapshot_userdata = a->snapshot_userdata;
 	return sn_raft_new(out, &o);
 }
 
@@ -51,17 +70,38 @@ static void raft_describe(char *buf, size_t cap, const void *data,
 		snprintf(buf, cap, "<%zu undecodable bytes>", len);
 		return;
 	}
-	snprintf(buf, cap,
-		 "%s%s t=%" PRIu64 " i=%" PRIu64 " lt=%" PRIu64 " c=%" PRIu64
-		 " h=%" PRIu64 " ctx=%" PRIu64 " n=%zu",
-		 sn__raft_msg_type_name(m.type), m.reject ? " REJECT" : "",
-		 m.term, m.index, m.log_term, m.commit, m.hint, m.ctx,
-		 m.n_entries);
+	if (m.type == SN__RAFT_SNAP)
+		snprintf(buf, cap,
+			 "SNAP t=%" PRIu64 " i=%" PRIu64 " lt=%" PRIu64
+			 " c=%" PRIu64 " off=%" PRIu64 " len=%zu size=%" PRIu64,
+			 m.term, m.index, m.log_term, m.commit, m.offset, m.len,
+			 m.snap_size);
+	else
+		snprintf(buf, cap,
+			 "%s%s t=%" PRIu64 " i=%" PRIu64 " lt=%" PRIu64
+			 " c=%" PRIu64 " h=%" PRIu64 " ctx=%" PRIu64 " n=%zu",
+			 sn__raft_msg_type_name(m.type),
+			 m.reject ? " REJECT" : "", m.term, m.index, m.log_term,
+			 m.commit, m.hint, m.ctx, m.n_entries);
 	sn__raft_msg_free(&m);
 }
 
+/* The wire layout starts: u8 version, u8 type, u8 reject (raft_msg.h). */
+static int raft_classify(const void *data, size_t len)
+{
+	const uint8_t *p = data;
+
+	if (len < 3)
+		return SIM_MSG_OTHER;
+	if (p[1] == SN__RAFT_SNAP)
+		return SIM_MSG_SNAP;
+	if (p[1] == SN__RAFT_SNAP_RESP && p[2])
+		return SIM_MSG_SNAP_REJECT;
+	return SIM_MSG_OTHER;
+}
+
 static const sim_engine_kind kinds[] = {
-	{ "raft", raft_create, raft_describe },
+	{ "raft", raft_create, raft_describe, raft_classify },
 };
 
 const sim_engine_kind *sim_engine_find(const char *name)

@@ -250,10 +250,6 @@ void sim_fault_restart(sim *s, int node, uint64_t gen)
 
 	if (n->up || n->gen != gen)
 		return; /* already brought back by the heal */
-	sim_trace(s, "restart node %" PRIu64 " from disk: term %" PRIu64
-		  " vote %" PRIu64 " commit %" PRIu64 ", %zu entries", n->id,
-		  n->disk_hs.term, n->disk_hs.vote, n->disk_hs.commit,
-		  n->disk.n);
 	sim_node_start(s, n);
 }
 

@@ -4,7 +4,9 @@
  *   senate-sim --engine raft --seeds A-B [--nodes N] [--steps K]
  *              [--mutant NAME] [--verbose]
  *
- * One line per failing seed, with the command that replays it exactly, then
+ * One line per failing seed, with the command that replays it exactly, a
+ * line of snapshot coverage (how many seeds installed a snapshot received
+ * in chunks, how many saw a transfer interrupted), then
  * "seeds: S, violations: V". Exit status: 0 when V == 0, 1 when a seed
  * failed, 2 on a usage error.
  */
@@ -22,16 +24,24 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: senate-sim --engine NAME --seeds A-B [--nodes N] "
 		"[--steps K]\n"
-		"                  [--mutant NAME] [--verbose]\n"
-		"  --engine NAME  consensus engine: %s\n"
-		"  --seeds A-B    run seeds A..B (or one seed: --seeds A)\n"
-		"  --nodes N      cluster size 1..%d (default: 3..5 by seed)\n"
-		"  --steps K      events in the chaos phase (default %d)\n"
-		"  --mutant NAME  break one rule on purpose:",
+		"                  [--mutant NAME] [--snap-window N] [--reorder] "
+		"[--verbose]\n"
+		"  --engine NAME    consensus engine: %s\n"
+		"  --seeds A-B      run seeds A..B (or one seed: --seeds A)\n"
+		"  --nodes N        cluster size 1..%d (default: 3..5 by seed)\n"
+		"  --steps K        events in the chaos phase (default %d)\n"
+		"  --mutant NAME    break one rule on purpose:",
 		sim_engine_names(), SIM_MAX_NODES, SIM_DEFAULT_STEPS);
 	for (int i = 0; i < SN__MUTANT_COUNT; i++)
 		fprintf(f, "%s %s", i ? "," : "", sn__mutant_name(i));
-	fprintf(f, "\n  --verbose      print an event trace\n");
+	fprintf(f, "\n"
+		"  --snap-window N  snapshot chunks in flight per follower "
+		"(0: the engine's\n"
+		"                   default window; otherwise drawn by seed)\n"
+		"  --reorder        every message its own delay (links are "
+		"FIFO otherwise)\n"
+		"  --verbose        print an event trace and the run's counters"
+		"\n");
 }
 
 static int bad(const char *fmt, const char *arg)
@@ -81,11 +91,16 @@ static int parse(int argc, char **argv, args *a)
 	uint64_t v;
 
 	a->p.steps = SIM_DEFAULT_STEPS;
+	a->p.snap_window = -1;
 	for (int i = 1; i < argc; i++) {
 		const char *opt = argv[i], *val = i + 1 < argc ? argv[i + 1]
 							      : NULL;
 		if (strcmp(opt, "--verbose") == 0) {
 			a->p.verbose = true;
+			continue;
+		}
+		if (strcmp(opt, "--reorder") == 0) {
+			a->p.reorder = true;
 			continue;
 		}
 		if (strcmp(opt, "--help") == 0 || strcmp(opt, "-h") == 0) {
@@ -110,6 +125,10 @@ static int parse(int argc, char **argv, args *a)
 			if (!parse_u64(val, &v) || v < 1)
 				return bad("bad step count '%s'", val);
 			a->p.steps = v;
+		} else if (strcmp(opt, "--snap-window") == 0) {
+			if (!parse_u64(val, &v) || v > 1u << 20)
+				return bad("bad snapshot window '%s'", val);
+			a->p.snap_window = (int)v;
 		} else if (strcmp(opt, "--mutant") == 0) {
 			a->p.mutant = sn__mutant_from_name(val);
 			if (a->p.mutant < 0)
@@ -136,10 +155,43 @@ static void quiet(void *userdata, sn_log_level level, const char *msg)
 	(void)msg;
 }
 
+/* Seeds that reached each snapshot situation, and totals. */
+typedef struct coverage {
+	uint64_t chunked, interrupted, resumed, finished;
+	sim_stats total;
+} coverage;
+
+static void cover(coverage *c, const sim_stats *t)
+{
+	c->chunked += t->chunked_installs > 0;
+	c->interrupted += t->interrupted > 0 || t->chunks_lost > 0;
+	c->resumed += t->resumed_installs > 0;
+	c->finished += t->finished_installs > 0;
+	c->total.snaps_taken += t->snaps_taken;
+	c->total.installs += t->installs;
+	c->total.chunks_sent += t->chunks_sent;
+	c->total.interrupted += t->interrupted;
+	c->total.chunks_lost += t->chunks_lost;
+}
+
+static void report_coverage(const coverage *c, uint64_t seeds)
+{
+	printf("snapshots: %" PRIu64 "/%" PRIu64 " seeds installed a chunked "
+	       "snapshot, %" PRIu64 "/%" PRIu64 " had a transfer interrupted "
+	       "(%" PRIu64 " installed one after an interruption), %" PRIu64
+	       " finished an install at recovery; %" PRIu64 " taken, %" PRIu64
+	       " installed, %" PRIu64 " chunks sent, %" PRIu64 " lost, %"
+	       PRIu64 " transfers cut\n", c->chunked, seeds, c->interrupted,
+	       seeds, c->resumed, c->finished, c->total.snaps_taken,
+	       c->total.installs, c->total.chunks_sent, c->total.chunks_lost,
+	       c->total.interrupted);
+}
+
 int main(int argc, char **argv)
 {
 	args a = { 0 };
 	uint64_t violations = 0, seeds = 0;
+	coverage cov = { 0 };
 	int rv = parse(argc, argv, &a);
 
 	if (rv)
@@ -150,22 +202,31 @@ int main(int argc, char **argv)
 	for (uint64_t seed = a.first;; seed++) {
 		char reason[600];
 		int n_nodes;
+		sim_stats st;
 		a.p.seed = seed;
 		seeds++;
-		if (!sim_run(&a.p, reason, sizeof reason, &n_nodes)) {
+		if (!sim_run(&a.p, reason, sizeof reason, &n_nodes, &st)) {
 			violations++;
+			char extra[64] = "";
+			if (a.p.snap_window >= 0)
+				snprintf(extra, sizeof extra, " --snap-window %d",
+					 a.p.snap_window);
+			if (a.p.reorder)
+				strcat(extra, " --reorder");
 			printf("seed %" PRIu64 ": VIOLATION %s -- replay: "
 			       "build/bin/senate-sim --engine %s --seeds %" PRIu64
-			       "-%" PRIu64 " --nodes %d --steps %" PRIu64 "%s%s\n",
+			       "-%" PRIu64 " --nodes %d --steps %" PRIu64 "%s%s%s\n",
 			       seed, reason, a.p.engine->name, seed, seed,
 			       n_nodes, a.p.steps,
 			       a.p.mutant_name ? " --mutant " : "",
-			       a.p.mutant_name ? a.p.mutant_name : "");
+			       a.p.mutant_name ? a.p.mutant_name : "", extra);
 			fflush(stdout);
 		}
+		cover(&cov, &st);
 		if (seed == a.last)
 			break;
 	}
+	report_coverage(&cov, seeds);
 	printf("seeds: %" PRIu64 ", violations: %" PRIu64 "\n", seeds,
 	       violations);
 	return violations ? 1 : 0;

@@ -7,6 +7,13 @@
  * truncated copy); partitions and crashed or paused receivers are judged at
  * delivery time, which is what a real link does with packets already on
  * the wire.
+ *
+ * A link behaves like a stream between two peers: messages of normal
+ * latency arrive in the order they were sent; a "slow" message (the seed's
+ * slow share, up to several election timeouts) is held back and overtaken,
+ * which is where reordering and stale messages come from. With --reorder
+ * every message gets its own delay instead, so that even consecutive
+ * messages on one link arrive in any order.
  */
 #include "sim.h"
 
@@ -100,11 +107,12 @@ static sim_msg *msg_copy(int from, int to, const void *data, size_t len)
 	return m;
 }
 
-static sim_time delay(sim *s)
+static sim_time delay(sim *s, bool *slow)
 {
 	const sim_profile *pf = &s->pf;
 
-	if (!s->healing && sim_rng_chance(&s->rng_net, pf->slow))
+	*slow = !s->healing && sim_rng_chance(&s->rng_net, pf->slow);
+	if (*slow)
 		return sim_rng_range(&s->rng_net, pf->delay_max, pf->slow_max);
 	return sim_rng_range(&s->rng_net, 1, pf->delay_max);
 }
@@ -116,10 +124,16 @@ static void wire(sim *s, int from, int to, const sn_message *m,
 {
 	size_t len = m->len;
 	sim_event ev = { 0 };
+	bool slow;
 
 	if (truncated)
 		len = (size_t)sim_rng_below(&s->rng_net, m->len);
-	ev.at = s->now + delay(s);
+	ev.at = s->now + delay(s, &slow);
+	if (!s->p.reorder && !slow) {
+		if (ev.at < s->link_last[from][to])
+			ev.at = s->link_last[from][to];
+		s->link_last[from][to] = ev.at;
+	}
 	ev.kind = SIM_EV_DELIVER;
 	ev.node = to;
 	ev.arg = truncated;
@@ -132,6 +146,7 @@ void sim_net_send(sim *s, int from, const sn_message *m)
 	sim_node *dst = sim_node_by_id(s, m->to);
 	const sim_profile *pf = &s->pf;
 	bool chaos = !s->healing;
+	int cls;
 
 	if (m->group != SIM_GROUP || m->from != s->nodes[from].id || !dst ||
 	    dst->idx == from) {
@@ -141,8 +156,13 @@ void sim_net_send(sim *s, int from, const sn_message *m)
 			      m->group, m->from, m->to);
 		return;
 	}
-	if (chaos && sim_rng_chance(&s->rng_net, pf->drop))
+	cls = s->p.engine->classify(m->data, m->len);
+	s->stats.chunks_sent += cls == SIM_MSG_SNAP;
+	s->stats.chunk_rejects += cls == SIM_MSG_SNAP_REJECT;
+	if (chaos && sim_rng_chance(&s->rng_net, pf->drop)) {
+		s->stats.chunks_lost += cls == SIM_MSG_SNAP;
 		return;
+	}
 	wire(s, from, dst->idx, m, false);
 	if (chaos && sim_rng_chance(&s->rng_net, pf->dup))
 		wire(s, from, dst->idx, m, false);
@@ -170,6 +190,9 @@ void sim_net_deliver(sim *s, const sim_event *ev)
 	int rv;
 
 	if (!dst->up || s->cut[m->from][m->to]) {
+		if (!ev->arg &&
+		    s->p.engine->classify(m->data, m->len) == SIM_MSG_SNAP)
+			s->stats.chunks_lost++;
 		trace_msg(s, dst->up ? "lost (partition)" : "lost (down)", m);
 		sim_msg_free(m);
 		return;

@@ -144,6 +144,25 @@ void sim_derive_profile(sim_profile *pf, uint64_t seed, int n_nodes)
 		pf->assassin = (unsigned)sim_rng_range(&r, 500, 950);
 		pf->quick_restart = (unsigned)sim_rng_range(&r, 500, 900);
 	}
+
+	/*
+	 * Snapshots: every K applied entries, a trailing window behind them,
+	 * a few KB each, so that a follower that misses a little needs one
+	 * and a transfer takes many chunks (a chunk is max_msg_bytes: the
+	 * append size plus a slack below one entry). Half the seeds stream a
+	 * snapshot in one burst (the engine's default window); the others
+	 * with a window of half to all of a snapshot's chunks, so that flow
+	 * control runs but a transfer still outruns the leader's next
+	 * snapshot (docs/simulator.md, "Known engine findings").
+	 */
+	pf->snap_every = (unsigned)sim_rng_range(&r, 5, 40);
+	pf->snap_trailing = (unsigned)sim_rng_range(&r, 0, 10);
+	pf->snap_pad = (unsigned)sim_rng_range(&r, 2048, 5120);
+	t->msg_slack = (unsigned)sim_rng_below(&r, 1000);
+	t->snap_bytes = pf->snap_pad + 48 + 256; /* sim_snap.c: the mean */
+	t->window_chunks = 0;
+	t->window_share = sim_rng_chance(&r, 500) ?
+		(unsigned)sim_rng_range(&r, 500, 1000) : 0;
 }
 
 static void setup(sim *s)
@@ -161,6 +180,7 @@ static void setup(sim *s)
 		/* clocks drift: a node ticks every 9, 10 or 11 units */
 		n->tick_period = SIM_TICK - 1 +
 				 (unsigned)sim_rng_below(&s->rng_fault, 3);
+		sim_node_init(s, n);
 		sim_node_start(s, n);
 	}
 	sim_clients_init(s);
@@ -252,7 +272,7 @@ static void liveness_failed(sim *s)
 					st->role == SN_ROLE_LEADER ? "L" :
 					st->role == SN_ROLE_FOLLOWER ? "F" : "C",
 					st->term, st->commit,
-					s->nodes[i].applied);
+					s->nodes[i].sm.applied);
 	}
 	sim_violation(s, "liveness: no fresh write applied on every node "
 		      "within 50 election timeouts of the heal (probe value %"
@@ -288,17 +308,33 @@ static void loop(sim *s)
 
 static void summary(sim *s)
 {
+	const sim_stats *t = &s->stats;
 	size_t ok = 0, terms = 0;
 
 	if (!s->p.verbose && !getenv("SIM_SUMMARY"))
 		return;
 	for (size_t i = 0; i < s->n_ops; i++)
 		ok += s->ops[i].status == SIM_OP_OK;
-	for (size_t t = 0; t < s->ck.n_leader_of; t++)
-		terms += s->ck.leader_of[t] != 0;
+	for (size_t i = 0; i < s->ck.n_leader_of; i++)
+		terms += s->ck.leader_of[i] != 0;
 	printf("summary seed %" PRIu64 ": %" PRIu64 " steps, t=%" PRIu64
 	       ", %zu committed, %zu leaders, %zu ops (%zu ok)\n", s->p.seed,
 	       s->steps, s->now, s->ck.committed.n, terms, s->n_ops, ok);
+	printf("  snapshots: %" PRIu64 " taken, %" PRIu64 " compactions, %"
+	       PRIu64 " installs (%" PRIu64 " chunked, most chunks %" PRIu64
+	       ", %" PRIu64 " after an interruption), %" PRIu64
+	       " transfers cut\n", t->snaps_taken, t->compactions, t->installs,
+	       t->chunked_installs, t->max_chunks, t->resumed_installs,
+	       t->interrupted);
+	printf("  chunks: %" PRIu64 " sent, %" PRIu64 " lost, %" PRIu64
+	       " resume requests, %" PRIu64 " written\n", t->chunks_sent,
+	       t->chunks_lost, t->chunk_rejects, t->chunks_written);
+	printf("  storage: %" PRIu64 " writes, %" PRIu64 " synced, %" PRIu64
+	       " lost in crashes, %" PRIu64 " acked early; %" PRIu64
+	       " restarts (%" PRIu64 " from a snapshot, %" PRIu64
+	       " finished an install)\n", t->writes, t->synced, t->dropped,
+	       t->early_acks, t->restarts, t->snap_restarts,
+	       t->finished_installs);
 }
 
 static void teardown(sim *s)
@@ -320,16 +356,22 @@ static void trace_profile(sim *s)
 	sim_trace(s, "seed %" PRIu64 ": %d nodes, %d clients, election %u"
 		  " heartbeat %u prevote %d checkquorum %d entries/msg %zu "
 		  "inflight %zu uncommitted %zu; drop %u dup %u slow %u "
-		  "trunc %u delay %u..%u disk %u; fault gap %u",
+		  "trunc %u delay %u..%u disk %u; fault gap %u; snapshot "
+		  "every %u trailing %u pad %u, msg slack %u, window %zu "
+		  "chunks or %u/1000 of one (0: burst); links %s",
 		  s->p.seed, pf->n_nodes, pf->n_clients, t->election_ticks,
 		  t->heartbeat_ticks, t->pre_vote, t->check_quorum,
 		  t->entries_per_msg, t->max_inflight_msgs,
 		  t->max_uncommitted_bytes, pf->drop, pf->dup, pf->slow,
 		  pf->trunc, pf->delay_max, pf->slow_max, pf->disk_max,
-		  pf->fault_gap);
+		  pf->fault_gap, pf->snap_every, pf->snap_trailing,
+		  pf->snap_pad, t->msg_slack, t->window_chunks,
+		  t->window_share,
+		  s->p.reorder ? "reorder" : "fifo");
 }
 
-bool sim_run(const sim_params *p, char *reason, size_t cap, int *n_nodes)
+bool sim_run(const sim_params *p, char *reason, size_t cap, int *n_nodes,
+	     sim_stats *stats)
 {
 	sim *s = calloc(1, sizeof *s);
 	bool ok;
@@ -340,6 +382,10 @@ bool sim_run(const sim_params *p, char *reason, size_t cap, int *n_nodes)
 	}
 	s->p = *p;
 	sim_derive_profile(&s->pf, p->seed, p->n_nodes);
+	if (p->snap_window >= 0) {
+		s->pf.tuning.window_chunks = (size_t)p->snap_window;
+		s->pf.tuning.window_share = 0;
+	}
 	*n_nodes = s->pf.n_nodes;
 	trace_profile(s);
 	setup(s);
@@ -348,10 +394,13 @@ bool sim_run(const sim_params *p, char *reason, size_t cap, int *n_nodes)
 		sim_check_full(s);
 	if (!s->violated)
 		sim_check_linearizable(s);
+	for (int i = 0; i < s->pf.n_nodes; i++)
+		sim_node_stats(s, &s->nodes[i]);
 	summary(s);
 	ok = !s->violated;
 	if (!ok)
 		snprintf(reason, cap, "%s", s->reason);
+	*stats = s->stats;
 	teardown(s);
 	return ok;
 }

@@ -15,6 +15,15 @@
  * entries contiguous and never beyond what was reported durable, committed
  * entries equal to the stored ones, hard-state term monotonic) with
  * ADD_FAILURE, so every test doubles as a check of those rules.
+ *
+ * Snapshots: each Node keeps its durable snapshots (`snaps`, by index) and
+ * serves the engine's snapshot_read hook from them; Net::TakeSnapshot() puts
+ * one there and tells the engine. Received `snapshot_chunks` are written into
+ * `rcv` (offset 0 starts afresh; any other offset must continue the file) and
+ * recorded in `chunks`; an `install` is checked against the file (size and
+ * CRC32C), recorded in `installs`, becomes a durable snapshot and resets the
+ * stored log to start after it. Restart() recovers from the newest durable
+ * snapshot and the stored log, as a caller would.
  */
 #ifndef SENATE_TESTS_UNIT_RAFT_HARNESS_H
 #define SENATE_TESTS_UNIT_RAFT_HARNESS_H
@@ -26,6 +35,7 @@ extern "C" {
 #include "raft/raft_msg.h"
 }
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <deque>
@@ -52,6 +62,8 @@ enum MsgType : uint8_t {
 	HEARTBEAT = SN__RAFT_HEARTBEAT,
 	HEARTBEAT_RESP = SN__RAFT_HEARTBEAT_RESP,
 	TIMEOUT_NOW = SN__RAFT_TIMEOUT_NOW,
+	SNAP = SN__RAFT_SNAP,
+	SNAP_RESP = SN__RAFT_SNAP_RESP,
 };
 
 inline const char *type_name(int t)
@@ -147,6 +159,13 @@ struct Msg {
 	uint64_t ctx = 0;
 	std::vector<Ent> entries;
 
+	/* SNAP only */
+	uint64_t snap_size = 0;
+	uint32_t snap_crc = 0;
+	std::vector<uint64_t> voters;
+	uint64_t offset = 0;
+	std::string data;
+
 	std::vector<uint8_t> raw; /* the bytes on the wire */
 
 	size_t EntryBytes() const
@@ -171,6 +190,10 @@ struct Msg {
 			os << " ctx" << ctx;
 		if (flags)
 			os << " flags" << unsigned(flags);
+		if (type == SN__RAFT_SNAP)
+			os << " snap(size " << snap_size << " crc " << snap_crc
+			   << " voters " << voters.size() << " off " << offset
+			   << " len " << data.size() << ")";
 		if (!entries.empty()) {
 			os << " [";
 			for (size_t i = 0; i < entries.size(); i++)
@@ -237,6 +260,14 @@ inline std::vector<uint8_t> Encode(const Msg &m)
 	}
 	r.n_entries = es.size();
 	r.entries = es.empty() ? nullptr : es.data();
+	r.snap_size = m.snap_size;
+	r.snap_crc = m.snap_crc;
+	r.n_voters = m.voters.size();
+	r.voters = m.voters.empty() ? nullptr
+				    : const_cast<uint64_t *>(m.voters.data());
+	r.offset = m.offset;
+	r.data = m.data.empty() ? nullptr : m.data.data();
+	r.len = m.data.size();
 	std::vector<uint8_t> out(sn__raft_msg_size(&r));
 	sn__raft_msg_encode(&r, out.data());
 	return out;
@@ -261,10 +292,78 @@ inline bool Decode(const void *data, size_t len, Msg *out)
 	out->entries.clear();
 	for (size_t i = 0; i < r.n_entries; i++)
 		out->entries.push_back(FromWire(r.entries[i]));
+	out->snap_size = r.snap_size;
+	out->snap_crc = r.snap_crc;
+	out->voters.assign(r.voters, r.voters + r.n_voters);
+	out->offset = r.offset;
+	out->data.assign(r.len ? static_cast<const char *>(r.data) : "", r.len);
 	sn__raft_msg_free(&r);
 	out->raw.assign(static_cast<const uint8_t *>(data),
 			static_cast<const uint8_t *>(data) + len);
 	return true;
+}
+
+/* A snapshot with its data: what a caller keeps on disk. */
+struct Snap {
+	uint64_t index = 0;
+	uint64_t term = 0;
+	uint64_t size = 0;
+	uint32_t crc = 0;
+	std::vector<uint64_t> voters;
+	std::string data;
+
+	/* Borrows `voters`: valid while this Snap lives unchanged. */
+	sn_snapshot_meta Meta() const
+	{
+		sn_snapshot_meta m;
+		std::memset(&m, 0, sizeof m);
+		m.index = index;
+		m.term = term;
+		m.size = size;
+		m.crc = crc;
+		m.voters = voters.empty() ? nullptr : voters.data();
+		m.n_voters = voters.size();
+		return m;
+	}
+	bool SameMeta(const sn_snapshot_meta &m) const
+	{
+		return index == m.index && term == m.term && size == m.size &&
+		       crc == m.crc &&
+		       voters == std::vector<uint64_t>(m.voters,
+						       m.voters + m.n_voters);
+	}
+};
+
+inline Snap SnapOf(const sn_snapshot_meta &m, std::string data = "")
+{
+	Snap s;
+	s.index = m.index;
+	s.term = m.term;
+	s.size = m.size;
+	s.crc = m.crc;
+	s.voters.assign(m.voters, m.voters + m.n_voters);
+	s.data = std::move(data);
+	return s;
+}
+
+/* A snapshot of `data` through {index, term}: size and CRC32C computed. */
+inline Snap MakeSnap(uint64_t index, uint64_t term, std::string data,
+		     std::vector<uint64_t> voters)
+{
+	Snap s;
+	s.index = index;
+	s.term = term;
+	s.size = data.size();
+	s.crc = sn__crc32c(0, data.data(), data.size());
+	s.voters = std::move(voters);
+	s.data = std::move(data);
+	return s;
+}
+
+inline std::ostream &operator<<(std::ostream &os, const Snap &s)
+{
+	return os << "snap{" << s.index << ":t" << s.term << " size " << s.size
+		  << " crc " << s.crc << " voters " << s.voters.size() << "}";
 }
 
 /* How a cluster's engines are configured. */
@@ -322,7 +421,8 @@ struct Node {
 	uint64_t id = 0;
 	sn_engine *e = nullptr;
 
-	std::vector<Ent> log; /* stable log; log[i].index == i + 1 */
+	std::vector<Ent> log; /* stable log; log[i].index == log_start + 1 + i */
+	uint64_t log_start = 0; /* index before log[0] (a snapshot covers it) */
 	sn_hard_state hs{};
 	int hs_writes = 0;
 	uint64_t persisted = 0; /* last index reported with persisted() */
@@ -337,12 +437,46 @@ struct Node {
 	bool hold_persist = false;
 	struct Pending {
 		std::vector<Msg> msgs;
-		bool has_entries = false;
+		bool has_entries = false; /* entries or an install to report */
 		uint64_t index = 0, term = 0;
 	};
 	std::deque<Pending> pending;
 
-	uint64_t LastIndex() const { return log.empty() ? 0 : log.back().index; }
+	/* ---- snapshots ---- */
+	std::map<uint64_t, Snap> snaps; /* durable snapshots, by index */
+	Snap rcv;                       /* the file being received */
+	struct Chunk {
+		Snap meta; /* the chunk's meta (no data) */
+		uint64_t offset = 0;
+		std::string data;
+		int ready = 0; /* `readies` when it was handed out */
+	};
+	std::vector<Chunk> chunks; /* every snapshot chunk handed out */
+	struct Install {
+		Snap snap; /* meta and the data it was checked against */
+		int ready = 0;
+	};
+	std::vector<Install> installs;
+	int readies = 0; /* readies handled */
+	/* snapshot_read calls: {index, offset, len} */
+	struct Read {
+		uint64_t index, offset;
+		size_t len;
+	};
+	std::vector<Read> snap_reads;
+	/* When set and it returns non-zero, snapshot_read fails with that. */
+	std::function<int(const sn_snapshot_meta &, uint64_t, size_t)>
+		read_fault;
+
+	uint64_t LastIndex() const
+	{
+		return log.empty() ? log_start : log.back().index;
+	}
+	/* The newest durable snapshot, or nullptr. */
+	const Snap *NewestSnap() const
+	{
+		return snaps.empty() ? nullptr : &snaps.rbegin()->second;
+	}
 
 	/* The data of the applied normal entries, in order. */
 	std::vector<std::string> AppliedData() const
@@ -354,6 +488,33 @@ struct Node {
 		return out;
 	}
 };
+
+/* The snapshot_read hook: serves a node's durable snapshots. */
+inline int ReadSnapshot(void *userdata, const sn_snapshot_meta *meta,
+			uint64_t offset, void *buf, size_t len, size_t *n_read)
+{
+	Node *n = static_cast<Node *>(userdata);
+	n->snap_reads.push_back({meta->index, offset, len});
+	if (n->read_fault) {
+		int rc = n->read_fault(*meta, offset, len);
+		if (rc)
+			return rc;
+	}
+	auto it = n->snaps.find(meta->index);
+	if (it == n->snaps.end() || !it->second.SameMeta(*meta))
+		return SN_ENOTFOUND;
+	const std::string &d = it->second.data;
+	if (offset > d.size()) {
+		ADD_FAILURE() << "node " << n->id << ": snapshot read at "
+			      << offset << " beyond " << d.size();
+		return SN_EINVAL;
+	}
+	size_t k = std::min<size_t>(len, d.size() - offset);
+	if (k)
+		std::memcpy(buf, d.data() + offset, k);
+	*n_read = k;
+	return SN_OK;
+}
 
 class Net {
 public:
@@ -368,6 +529,9 @@ public:
 	std::vector<Msg> sent; /* everything ever sent, in order */
 	std::vector<Msg> held; /* messages a filter held back */
 	Filter filter;
+	/* When set, sees each message as it is delivered and may edit it (its
+	 * `raw` bytes are what gets stepped). */
+	std::function<void(Msg &)> tamper;
 	std::set<uint64_t> isolated;                  /* cut from everyone */
 	std::set<std::pair<uint64_t, uint64_t>> cuts; /* directed links */
 	std::set<uint64_t> down; /* crashed: not ticked, gets nothing */
@@ -408,23 +572,35 @@ public:
 	sn_role Role(uint64_t id) { return St(id).role; }
 	uint64_t Term(uint64_t id) { return St(id).term; }
 
-	/* (Re)create member `id` from storage, as a restart would. */
+	/* (Re)create member `id` from storage, as a restart would; with `snap`,
+	 * from that installed snapshot too (it becomes a durable snapshot). */
 	void Start(uint64_t id, const sn_hard_state *hs,
-		   const std::vector<Ent> &log, uint64_t applied)
+		   const std::vector<Ent> &log, uint64_t applied,
+		   const Snap *snap = nullptr)
 	{
 		Node &n = nodes[id];
+		Snap s = snap ? *snap : Snap();
 		sn_engine_free(n.e);
 		n.e = nullptr;
 		n.id = id;
 		n.log = log;
+		n.log_start = !log.empty() ? log.front().index - 1
+			      : snap	   ? s.index
+					   : 0;
 		n.hs = hs ? *hs : sn_hard_state{};
 		n.persisted = n.LastIndex();
 		n.committed.clear();
-		n.applied = applied;
+		n.applied = snap && s.index > applied ? s.index : applied;
 		n.reads.clear();
 		n.writes.clear();
 		n.pending.clear();
 		n.hold_persist = false;
+		n.chunks.clear();
+		n.installs.clear();
+		n.snap_reads.clear();
+		if (snap && !n.snaps.count(s.index))
+			n.snaps[s.index] = s;
+		sn_snapshot_meta meta = s.Meta();
 
 		std::vector<sn_entry> es;
 		for (const Ent &x : log) {
@@ -441,6 +617,9 @@ public:
 		o.entries = es.empty() ? nullptr : es.data();
 		o.n_entries = es.size();
 		o.applied = applied;
+		o.snapshot = snap ? &meta : nullptr;
+		o.snapshot_read = ReadSnapshot;
+		o.snapshot_userdata = &n;
 		int rc = sn_raft_new(&n.e, &o);
 		if (rc != SN_OK)
 			ADD_FAILURE() << "sn_raft_new(" << id << ") = " << rc
@@ -453,13 +632,57 @@ public:
 	{
 		Start(id, &hs, log, applied);
 	}
-	/* Crash and restart from what storage holds. */
+	/* Crash and restart from what storage holds (with the newest durable
+	 * snapshot, if any). */
 	void Restart(uint64_t id)
 	{
 		Node &n = node(id);
 		sn_hard_state hs = n.hs;
 		std::vector<Ent> log = n.log;
-		Start(id, &hs, log, n.applied);
+		const Snap *newest = n.NewestSnap();
+		Snap snap = newest ? *newest : Snap();
+		Start(id, &hs, log, n.applied, newest ? &snap : nullptr);
+	}
+
+	/* ---- snapshots ---- */
+
+	/* Make `data` a durable snapshot of member `id` through `index` (term
+	 * taken from its stored log) and tell its engine. Returns the engine's
+	 * answer. */
+	int TakeSnapshot(uint64_t id, uint64_t index, const std::string &data,
+			 Snap *out = nullptr)
+	{
+		Node &n = node(id);
+		uint64_t term = 0;
+		if (index > n.log_start && index <= n.LastIndex())
+			term = n.log[index - n.log_start - 1].term;
+		else if (n.snaps.count(index))
+			term = n.snaps[index].term;
+		Snap s = MakeSnap(index, term, data, voters);
+		if (out)
+			*out = s;
+		bool had = n.snaps.count(index) != 0;
+		Snap old = had ? n.snaps[index] : Snap();
+		n.snaps[index] = s;
+		sn_snapshot_meta meta = n.snaps[index].Meta();
+		int rc = sn_engine_snapshot_taken(n.e, &meta);
+		if (rc != SN_OK) { /* not durable after all: put back */
+			if (had)
+				n.snaps[index] = old;
+			else
+				n.snaps.erase(index);
+		}
+		Drain(id);
+		return rc;
+	}
+	/* Drop stored entries <= index (a durable snapshot must cover them). */
+	void CompactStorage(uint64_t id, uint64_t index)
+	{
+		Node &n = node(id);
+		while (!n.log.empty() && n.log.front().index <= index) {
+			n.log.erase(n.log.begin());
+			n.log_start++;
+		}
 	}
 
 	/* ---- ready handling ---- */
@@ -554,6 +777,8 @@ public:
 			}
 			Msg m = queue.front();
 			queue.pop_front();
+			if (tamper)
+				tamper(m);
 			Action a = Route(m);
 			if (a == kDrop)
 				continue;
@@ -577,13 +802,18 @@ public:
 	int StepRaw(uint64_t to, uint64_t group, uint64_t from,
 		    const std::vector<uint8_t> &raw)
 	{
+		/* The bytes are borrowed for the call only: step a copy and
+		 * scribble over it before the ready is handled, so an engine
+		 * that kept a pointer into it hands out garbage. */
+		std::vector<uint8_t> copy(raw);
 		sn_message w;
 		w.group = group;
 		w.from = from;
 		w.to = to;
-		w.data = raw.empty() ? nullptr : raw.data();
-		w.len = raw.size();
+		w.data = copy.empty() ? nullptr : copy.data();
+		w.len = copy.size();
 		int rc = sn_engine_step(e(to), &w);
+		std::fill(copy.begin(), copy.end(), uint8_t(0xdb));
 		Drain(to);
 		return rc;
 	}
@@ -686,24 +916,73 @@ private:
 	void WriteLog(Node &n, const std::vector<Ent> &ents)
 	{
 		uint64_t first = ents.front().index;
-		if (first < 1 || first > n.LastIndex() + 1) {
+		if (first < n.log_start + 1 || first > n.LastIndex() + 1) {
 			ADD_FAILURE() << "node " << n.id << " writes from index "
-				      << first << " past its last "
-				      << n.LastIndex();
+				      << first << " outside its log ("
+				      << n.log_start << ", " << n.LastIndex()
+				      << "]";
 			return;
 		}
 		for (size_t i = 1; i < ents.size(); i++) {
 			EXPECT_EQ(ents[i - 1].index + 1, ents[i].index)
 				<< "non-consecutive write on node " << n.id;
 		}
-		n.log.resize(first - 1);
+		n.log.resize(first - 1 - n.log_start);
 		n.log.insert(n.log.end(), ents.begin(), ents.end());
+	}
+	/* Step 2 of a ready: write chunks into the file being received and,
+	 * on install, check it, keep it and restart the log after it. */
+	void WriteSnapshot(Node &n, const sn_ready &rd)
+	{
+		for (size_t i = 0; i < rd.n_snapshot_chunks; i++) {
+			const sn_snapshot_chunk &c = rd.snapshot_chunks[i];
+			Node::Chunk rec;
+			rec.meta = SnapOf(*c.meta);
+			rec.offset = c.offset;
+			rec.data.assign(c.len ? static_cast<const char *>(c.data)
+					      : "", c.len);
+			rec.ready = n.readies;
+			if (c.offset == 0) {
+				n.rcv = rec.meta;
+			} else {
+				EXPECT_TRUE(n.rcv.SameMeta(*c.meta))
+					<< "node " << n.id << ": chunk of " << rec.meta
+					<< " continues " << n.rcv;
+				EXPECT_EQ(n.rcv.data.size(), c.offset)
+					<< "node " << n.id << ": chunk leaves a gap";
+			}
+			n.rcv.data.resize(c.offset);
+			n.rcv.data += rec.data;
+			EXPECT_LE(n.rcv.data.size(), rec.meta.size)
+				<< "node " << n.id << ": chunk beyond the size";
+			n.chunks.push_back(rec);
+		}
+		if (!rd.install)
+			return;
+		const sn_snapshot_meta &m = *rd.install;
+		EXPECT_TRUE(n.rcv.SameMeta(m))
+			<< "node " << n.id << ": install of " << SnapOf(m)
+			<< " but the file received is of " << n.rcv;
+		EXPECT_EQ(m.size, n.rcv.data.size()) << "node " << n.id;
+		EXPECT_EQ(m.crc, sn__crc32c(0, n.rcv.data.data(),
+					    n.rcv.data.size()))
+			<< "node " << n.id << ": installs a file failing its CRC";
+		EXPECT_GT(m.index, n.applied)
+			<< "node " << n.id << ": install behind what it applied";
+		Snap s = SnapOf(m, n.rcv.data);
+		n.installs.push_back({s, n.readies});
+		n.snaps[m.index] = s;
+		n.log.clear();
+		n.log_start = m.index;
+		n.applied = m.index;
 	}
 	void Handle(Node &n, const sn_ready &rd)
 	{
 		uint64_t durable = n.persisted;
+		n.readies++;
 		for (size_t i = 0; i < rd.n_messages; i++)
 			Send(Wrap(n, rd.messages[i], false));
+		WriteSnapshot(n, rd);
 
 		if (rd.has_hard_state) {
 			EXPECT_GE(rd.hard_state.term, n.hs.term)
@@ -723,10 +1002,13 @@ private:
 		for (size_t i = 0; i < rd.n_messages_after_persist; i++)
 			p.msgs.push_back(Wrap(n, rd.messages_after_persist[i],
 					      true));
-		p.has_entries = !ents.empty();
-		if (p.has_entries) {
+		p.has_entries = !ents.empty() || rd.install;
+		if (!ents.empty()) {
 			p.index = ents.back().index;
 			p.term = ents.back().term;
+		} else if (rd.install) {
+			p.index = rd.install->index;
+			p.term = rd.install->term;
 		}
 		if (n.hold_persist) {
 			n.pending.push_back(p);
@@ -746,8 +1028,9 @@ private:
 			EXPECT_LE(c.index, durable)
 				<< "node " << n.id << ": entry " << c
 				<< " handed out to apply before it was durable";
-			if (c.index >= 1 && c.index <= n.log.size()) {
-				EXPECT_EQ(n.log[c.index - 1], c)
+			if (c.index > n.log_start &&
+			    c.index - n.log_start <= n.log.size()) {
+				EXPECT_EQ(n.log[c.index - n.log_start - 1], c)
 					<< "node " << n.id
 					<< ": committed entry differs from the "
 					   "stored one";

@@ -10,6 +10,7 @@
 #include <senate/log.h>
 #include <senate/alloc.h>
 #include <senate/sys/engine.h>
+#include <senate/sys/storage.h>
 #include <senate/raft.h>
 
 #endif

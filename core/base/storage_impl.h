@@ -1,0 +1,34 @@
+/*
+ * core/base/storage_impl.h - how a storage plugs into the sn_storage seam.
+ * Each implementation (the WAL in core/log/wal.c, the in-memory store of the
+ * simulator) fills one sn__storage_ops table; the public sn_storage_*
+ * functions in storage.c check their arguments and dispatch through it.
+ */
+#ifndef SN__STORAGE_IMPL_H
+#define SN__STORAGE_IMPL_H
+
+#include "base.h"
+
+typedef struct sn__storage_ops {
+	const char *name;
+	/* Arguments are already checked: entries (when n > 0) are non-NULL,
+	 * have consecutive non-zero indexes and data whenever len > 0. Whether
+	 * they continue the stored log is the implementation's to check. */
+	int (*append)(sn_storage *s, const sn_hard_state *hs,
+		      const sn_entry *entries, size_t n, sn_storage_cb cb,
+		      void *userdata);
+	/* meta is non-NULL, meta->index > 0, voters non-NULL if n_voters. */
+	int (*install)(sn_storage *s, const sn_snapshot_meta *meta,
+		       sn_storage_cb cb, void *userdata);
+	int (*compact)(sn_storage *s, uint64_t index);
+	/* buf may be NULL (then len is ignored). */
+	int (*error)(sn_storage *s, char *buf, size_t len);
+	void (*close)(sn_storage *s);
+} sn__storage_ops;
+
+/* Every storage struct starts with this header. */
+struct sn_storage {
+	const sn__storage_ops *ops;
+};
+
+#endif
