@@ -88,3 +88,13 @@ int sn__grow(void **arr, size_t *cap, size_t need, size_t elem)
 	*cap = ncap;
 	return SN_OK;
 }
+
+char *sn__strdup(const char *s)
+{
+	size_t n = strlen(s) + 1;
+	char *d = sn__malloc(n);
+
+	if (d)
+		memcpy(d, s, n);
+	return d;
+}

@@ -16,6 +16,7 @@ void *sn__malloc(size_t size);
 void *sn__calloc(size_t n, size_t size);
 void *sn__realloc(void *ptr, size_t size);
 void sn__free(void *ptr);
+char *sn__strdup(const char *s); /* NULL when out of memory */
 /* Grow *arr (of *cap elements of `elem` bytes) to hold at least `need`. */
 int sn__grow(void **arr, size_t *cap, size_t need, size_t elem);
 

@@ -222,15 +222,6 @@ static int open_dir(const char *dir, bool create)
 	return fd;
 }
 
-static char *dup_str(const char *s)
-{
-	size_t n = strlen(s) + 1;
-	char *d = sn__malloc(n);
-	if (d)
-		memcpy(d, s, n);
-	return d;
-}
-
 /* ---- writer ------------------------------------------------------------- */
 
 static void writer_free(sn_snapshot_writer *w)
@@ -336,7 +327,7 @@ int sn_snapshot_writer_open(sn_snapshot_writer **out, const char *dir,
 	rv = sn__snapshot_meta_encode(hdr, hlen, meta, &hlen);
 	if (rv != SN_OK)
 		goto fail;
-	w->dir = dup_str(dir);
+	w->dir = sn__strdup(dir);
 	if (!w->dir) {
 		rv = sn__err(SN_ENOMEM, "snapshot: out of memory");
 		goto fail;

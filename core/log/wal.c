@@ -52,15 +52,6 @@ static int check_options(const sn_wal_options *o)
 	return SN_OK;
 }
 
-static char *dup_str(const char *s)
-{
-	size_t n = strlen(s) + 1;
-	char *d = sn__malloc(n);
-	if (d)
-		memcpy(d, s, n);
-	return d;
-}
-
 /* ---- the directory ---- */
 
 static int sync_parent(char *path)
@@ -184,7 +175,7 @@ static sn__wal *wal_new(const sn_wal_options *o)
 	pthread_cond_init(&w->space, &ca);
 	pthread_condattr_destroy(&ca);
 	pthread_cond_init(&w->work, NULL);
-	w->dir = dup_str(o->dir);
+	w->dir = sn__strdup(o->dir);
 	if (!w->dir) {
 		wal_free(w);
 		return NULL;

@@ -402,15 +402,6 @@ static int cmp_seq(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-static char *dup_str(const char *s)
-{
-	size_t n = strlen(s) + 1;
-	char *d = sn__malloc(n);
-	if (d)
-		memcpy(d, s, n);
-	return d;
-}
-
 /* The segments' seqs, sorted, and the temporary files. */
 static int list_dir(sn__wal_recovery *rec, int dirfd, const char *dir,
 		    uint64_t **seqs_out, size_t *n_out)
@@ -434,7 +425,7 @@ static int list_dir(sn__wal_recovery *rec, int dirfd, const char *dir,
 				goto nomem;
 			seqs[n++] = seq;
 		} else if (kind == 2) {
-			char *s = dup_str(d->d_name);
+			char *s = sn__strdup(d->d_name);
 			if (!s || sn__grow((void **)&rec->temps,
 					   &rec->temps_cap, rec->n_temps + 1,
 					   sizeof *rec->temps)) {
