@@ -9,14 +9,6 @@ using namespace sntest;
 
 namespace {
 
-std::vector<uint64_t> Ids(int n)
-{
-	std::vector<uint64_t> ids;
-	for (int i = 1; i <= n; i++)
-		ids.push_back(i);
-	return ids;
-}
-
 Net::Filter HoldTo(std::set<uint64_t> to)
 {
 	return [to](const Msg &m) { return to.count(m.to) ? Net::kHold : Net::kDeliver; };

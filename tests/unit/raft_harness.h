@@ -50,6 +50,15 @@ extern "C" {
 
 namespace sntest {
 
+/* Member ids 1..n. */
+inline std::vector<uint64_t> Ids(int n)
+{
+	std::vector<uint64_t> ids;
+	for (int i = 1; i <= n; i++)
+		ids.push_back(i);
+	return ids;
+}
+
 constexpr uint64_t kGroup = 7;
 
 enum MsgType : uint8_t {

@@ -12,14 +12,6 @@ using namespace sntest;
 
 namespace {
 
-std::vector<uint64_t> Ids(int n)
-{
-	std::vector<uint64_t> ids;
-	for (int i = 1; i <= n; i++)
-		ids.push_back(i);
-	return ids;
-}
-
 /* One piece of bad input: an envelope and bytes. */
 struct Bad {
 	std::string what;

@@ -14,14 +14,6 @@ using namespace sntest;
 
 namespace {
 
-std::vector<uint64_t> Ids(int n)
-{
-	std::vector<uint64_t> ids;
-	for (int i = 1; i <= n; i++)
-		ids.push_back(i);
-	return ids;
-}
-
 /* Ticks of member `id` (alone) until it leaves the follower role. */
 int TicksToCampaign(Net &net, uint64_t id, int max)
 {

@@ -11,14 +11,6 @@ using namespace sntest;
 
 namespace {
 
-std::vector<uint64_t> Ids(int n)
-{
-	std::vector<uint64_t> ids;
-	for (int i = 1; i <= n; i++)
-		ids.push_back(i);
-	return ids;
-}
-
 /* Tick member `id` alone until its election timeout fires. */
 void TimeOut(Net &net, uint64_t id)
 {

@@ -10,14 +10,6 @@ using namespace sntest;
 
 namespace {
 
-std::vector<uint64_t> Ids(int n)
-{
-	std::vector<uint64_t> ids;
-	for (int i = 1; i <= n; i++)
-		ids.push_back(i);
-	return ids;
-}
-
 const sn_read_state *FindRead(const Node &n, uint64_t ctx)
 {
 	const sn_read_state *found = nullptr;

@@ -14,14 +14,6 @@ using namespace sntest;
 
 namespace {
 
-std::vector<uint64_t> Ids(int n)
-{
-	std::vector<uint64_t> ids;
-	for (int i = 1; i <= n; i++)
-		ids.push_back(i);
-	return ids;
-}
-
 /* `n` bytes that differ from chunk to chunk (a misplaced chunk shows). */
 std::string Pattern(size_t n, uint64_t seed)
 {
