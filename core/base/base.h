@@ -67,6 +67,9 @@ enum sn__mutant_id {
 	SN__MUTANT_NO_PERSIST_VOTE,   /* the vote is not part of hard state */
 	SN__MUTANT_ACK_BEFORE_SYNC,   /* memstore: an append's callback fires
 					 at submission, before the sync */
+	SN__MUTANT_DROP_SNAPSHOT_MARKER, /* memstore: the marker of a taken
+					    snapshot never reaches the
+					    durable image */
 	SN__MUTANT_COUNT
 };
 #ifdef SN_MUTANTS

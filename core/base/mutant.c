@@ -10,6 +10,7 @@ static const char *const names[SN__MUTANT_COUNT] = {
 	[SN__MUTANT_VOTE_NO_LOG_CHECK] = "vote-no-log-check",
 	[SN__MUTANT_NO_PERSIST_VOTE] = "no-persist-vote",
 	[SN__MUTANT_ACK_BEFORE_SYNC] = "ack-before-sync",
+	[SN__MUTANT_DROP_SNAPSHOT_MARKER] = "drop-snapshot-marker",
 };
 
 int sn__mutant_from_name(const char *name)

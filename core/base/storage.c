@@ -38,16 +38,30 @@ int sn_storage_append(sn_storage *s, const sn_hard_state *hs,
 	return s->ops->append(s, hs, entries, n, cb, userdata);
 }
 
+static int snapshot(sn_storage *s, const sn_snapshot_meta *meta, bool reset,
+		    sn_storage_cb cb, void *userdata)
+{
+	const char *fn = reset ? "sn_storage_install" : "sn_storage_snapshot";
+
+	if (!s || !meta)
+		return sn__err(SN_EINVAL, "%s: NULL argument", fn);
+	if (meta->index == 0)
+		return sn__err(SN_EINVAL, "%s: index 0", fn);
+	if (meta->n_voters && !meta->voters)
+		return sn__err(SN_EINVAL, "%s: NULL voters", fn);
+	return s->ops->snapshot(s, meta, reset, cb, userdata);
+}
+
 int sn_storage_install(sn_storage *s, const sn_snapshot_meta *meta,
 		       sn_storage_cb cb, void *userdata)
 {
-	if (!s || !meta)
-		return sn__err(SN_EINVAL, "sn_storage_install: NULL argument");
-	if (meta->index == 0)
-		return sn__err(SN_EINVAL, "sn_storage_install: index 0");
-	if (meta->n_voters && !meta->voters)
-		return sn__err(SN_EINVAL, "sn_storage_install: NULL voters");
-	return s->ops->install(s, meta, cb, userdata);
+	return snapshot(s, meta, true, cb, userdata);
+}
+
+int sn_storage_snapshot(sn_storage *s, const sn_snapshot_meta *meta,
+			sn_storage_cb cb, void *userdata)
+{
+	return snapshot(s, meta, false, cb, userdata);
 }
 
 int sn_storage_compact(sn_storage *s, uint64_t index)

@@ -17,9 +17,11 @@ typedef struct sn__storage_ops {
 	int (*append)(sn_storage *s, const sn_hard_state *hs,
 		      const sn_entry *entries, size_t n, sn_storage_cb cb,
 		      void *userdata);
-	/* meta is non-NULL, meta->index > 0, voters non-NULL if n_voters. */
-	int (*install)(sn_storage *s, const sn_snapshot_meta *meta,
-		       sn_storage_cb cb, void *userdata);
+	/* A snapshot installed (`reset`: the log restarts after it) or
+	 * taken locally. meta is non-NULL, meta->index > 0, voters non-NULL
+	 * if n_voters. */
+	int (*snapshot)(sn_storage *s, const sn_snapshot_meta *meta,
+			bool reset, sn_storage_cb cb, void *userdata);
 	int (*compact)(sn_storage *s, uint64_t index);
 	/* buf may be NULL (then len is ignored). */
 	int (*error)(sn_storage *s, char *buf, size_t len);

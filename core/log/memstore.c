@@ -15,6 +15,7 @@ typedef struct ms_write {
 	size_t n;
 	uint8_t *arena;
 	sn_snapshot_meta *install; /* with voters, one allocation */
+	bool reset;                /* installed (the log restarts) or taken */
 	sn_storage_cb cb;
 	void *userdata;
 	bool acked; /* the mutant already called cb */
@@ -196,9 +197,14 @@ static int apply_entries(sn__memstore *m, const ms_write *w)
 
 static int apply(sn__memstore *m, const ms_write *w)
 {
-	if (w->install) {
-		dents_clear_from(m, 0);
-		if (sn__wal_model_snapshot(&m->durable, w->install, NULL, true))
+	if (w->install && !w->reset &&
+	    SN__MUTANT(SN__MUTANT_DROP_SNAPSHOT_MARKER))
+		; /* the bug: recovery will not know the snapshot */
+	else if (w->install) {
+		if (w->reset)
+			dents_clear_from(m, 0);
+		if (sn__wal_model_snapshot(&m->durable, w->install, NULL,
+					   w->reset))
 			return SN_ENOMEM;
 	}
 	if (w->has_hs)
@@ -259,21 +265,23 @@ static int ms_append(sn_storage *s, const sn_hard_state *hs,
 	return SN_OK;
 }
 
-static int ms_install(sn_storage *s, const sn_snapshot_meta *meta,
-		      sn_storage_cb cb, void *userdata)
+static int ms_snapshot(sn_storage *s, const sn_snapshot_meta *meta,
+		       bool reset, sn_storage_cb cb, void *userdata)
 {
 	sn__memstore *m = (sn__memstore *)s;
 	ms_write *w;
 
 	if (m->err)
 		return stopped_err(m);
-	if (sn__wal_model_check_install(&m->logical, meta))
-		return wrap_err(SN_EINVAL, "install");
+	if (sn__wal_model_check_snapshot(&m->logical, meta, reset))
+		return wrap_err(SN_EINVAL, reset ? "install" : "snapshot");
 	w = sn__calloc(1, sizeof *w);
-	if (w)
+	if (w) {
 		w->install = meta_copy(meta);
+		w->reset = reset;
+	}
 	if (!w || !w->install ||
-	    sn__wal_model_snapshot(&m->logical, meta, NULL, true)) {
+	    sn__wal_model_snapshot(&m->logical, meta, NULL, reset)) {
 		if (w)
 			write_free(w);
 		return sn__err(SN_ENOMEM, "memstore: out of memory");
@@ -324,7 +332,7 @@ static void ms_close(sn_storage *s)
 }
 
 static const sn__storage_ops memstore_ops = {
-	"memstore", ms_append, ms_install, ms_compact, ms_error, ms_close,
+	"memstore", ms_append, ms_snapshot, ms_compact, ms_error, ms_close,
 };
 
 /* ---- the simulator's controls ------------------------------------------- */
@@ -439,6 +447,7 @@ typedef struct ms_snap {
 	sn_snapshot_meta *meta; /* with its voters */
 	uint8_t *data;
 	size_t len, cap;
+	size_t synced; /* partial: bytes a crash keeps for sure */
 	bool partial;
 } ms_snap;
 
@@ -651,7 +660,7 @@ int sn__memsnap_write(sn__memsnap *ms, const sn_snapshot_meta *meta,
 		return rv;
 	it = find(ms, meta, true);
 	if (offset == 0 && it)
-		it->len = 0; /* starts afresh */
+		it->len = it->synced = 0; /* starts afresh */
 	if (offset != (it ? it->len : 0))
 		return sn__err(SN_EINVAL, "memsnap: chunk at offset %llu, "
 			       "expected %zu", (unsigned long long)offset,
@@ -709,6 +718,47 @@ int sn__memsnap_commit(sn__memsnap *ms, const sn_snapshot_meta *meta)
 	it->partial = false;
 	prune(ms, meta);
 	return SN_OK;
+}
+
+void sn__memsnap_sync(sn__memsnap *ms)
+{
+	for (size_t i = 0; ms && i < ms->n; i++)
+		ms->items[i].synced = ms->items[i].len;
+}
+
+void sn__memsnap_crash(sn__memsnap *ms, uint64_t (*rand)(void *), void *ud)
+{
+	for (size_t i = ms ? ms->n : 0; i-- > 0;) {
+		ms_snap *it = &ms->items[i];
+		size_t loose;
+		if (!it->partial)
+			continue;
+		if (rand(ud) % 4 == 0) { /* the file is gone */
+			remove_at(ms, i);
+			continue;
+		}
+		loose = it->len - it->synced;
+		it->len = it->synced + (size_t)(rand(ud) % (loose + 1));
+		if (it->len > it->synced && rand(ud) % 4 == 0)
+			/* a block that reached the disk only half */
+			it->data[it->synced + (size_t)(rand(ud) %
+				 (it->len - it->synced))] ^= 0x5a;
+	}
+}
+
+int sn__memsnap_partial_latest(const sn__memsnap *ms, sn_snapshot_meta *meta,
+			       const void **data, size_t *len)
+{
+	const ms_snap *best = NULL;
+
+	for (size_t i = 0; ms && i < ms->n; i++) {
+		const ms_snap *it = &ms->items[i];
+		if (it->partial && (!best || it->meta->index > best->meta->index))
+			best = it;
+	}
+	if (!best)
+		return sn__err(SN_ENOTFOUND, "memsnap: no partial snapshot");
+	return out_item(best, meta, data, len);
 }
 
 void sn__memsnap_drop_partials(sn__memsnap *ms)

@@ -20,7 +20,10 @@
  *
  * With SN_MUTANTS and sn__mutant == SN__MUTANT_ACK_BEFORE_SYNC, an append's
  * callback fires at submission while its data stays pending (and is lost by
- * a crash): the bug the simulator must catch.
+ * a crash): the bug the simulator must catch. With
+ * SN__MUTANT_DROP_SNAPSHOT_MARKER, sn_storage_snapshot() markers never
+ * reach the durable image, so a compacted log recovers without the
+ * snapshot covering it.
  *
  * sn__memsnap is the matching snapshot store: complete snapshots by
  * {index, term}, and partial ones being received in chunks (as the snapshot
@@ -125,6 +128,19 @@ uint64_t sn__memsnap_offset(const sn__memsnap *ms, const sn_snapshot_meta *meta)
  * partial is dropped).
  */
 int sn__memsnap_commit(sn__memsnap *ms, const sn_snapshot_meta *meta);
+/* Every partial's bytes so far are durable (their chunks were acknowledged
+ * after the sync that covers them). */
+void sn__memsnap_sync(sn__memsnap *ms);
+/*
+ * A power cut seen by the partial snapshots, decided by `rand`: each one is
+ * lost entirely (1 in 4), or keeps its synced bytes plus a random part of
+ * the rest, of which one byte may be damaged (a half-written block).
+ */
+void sn__memsnap_crash(sn__memsnap *ms, uint64_t (*rand)(void *), void *ud);
+/* The partial snapshot of the highest index, as sn__memsnap_get() (data
+ * and len: what was received so far). SN_ENOTFOUND. */
+int sn__memsnap_partial_latest(const sn__memsnap *ms, sn_snapshot_meta *meta,
+			       const void **data, size_t *len);
 /* Drop every partial snapshot (a crash that lost the temporary files). */
 void sn__memsnap_drop_partials(sn__memsnap *ms);
 /* Number of complete and of partial snapshots held. */

@@ -29,6 +29,7 @@ struct sn_snapshot_writer {
 	uint64_t offset; /* data bytes written */
 	uint32_t crc;    /* CRC32C of data[0, offset) */
 	int failed;      /* a write or sync failed: contents untrusted */
+	uint64_t *voters; /* only when resumed: what the caller was told */
 };
 
 struct sn_snapshot_reader {
@@ -231,6 +232,7 @@ static void writer_free(sn_snapshot_writer *w)
 	if (w->dirfd >= 0)
 		close(w->dirfd);
 	sn__free(w->dir);
+	sn__free(w->voters);
 	sn__free(w);
 }
 
@@ -514,6 +516,88 @@ void sn_snapshot_writer_close(sn_snapshot_writer *w)
 	writer_free(w);
 }
 
+uint32_t sn_snapshot_writer_crc(const sn_snapshot_writer *w)
+{
+	return w->crc;
+}
+
+static int reader_header(sn_snapshot_reader *r, sn_snapshot_meta *meta,
+			 const char *dir, const char *name, bool temp);
+
+/* The temporary file of the highest index in `dir`; SN_ENOTFOUND if none. */
+static int find_newest_temp(const char *dir, char *best)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	uint64_t bi = 0;
+	bool found = false;
+
+	if (!d) {
+		if (errno == ENOENT)
+			return sn__err(SN_ENOTFOUND, "snapshot: no directory "
+				       "%s", dir);
+		return io_err(errno, "list", dir, NULL);
+	}
+	while ((de = readdir(d)) != NULL) {
+		uint64_t i;
+		if (!parse_temp_name(de->d_name, &i) || (found && i <= bi))
+			continue;
+		bi = i;
+		found = true;
+		memcpy(best, de->d_name, TEMP_NAME_LEN + 1);
+	}
+	closedir(d);
+	return found ? SN_OK
+		     : sn__err(SN_ENOTFOUND, "snapshot: no transfer to resume "
+			       "in %s", dir);
+}
+
+int sn_snapshot_writer_resume(sn_snapshot_writer **out,
+			      sn_snapshot_meta *meta_out, const char *dir)
+{
+	char name[SN__SNAPSHOT_NAME_MAX], path[4096];
+	sn_snapshot_reader hdr = { -1, 0, 0, NULL };
+	sn_snapshot_meta meta;
+	int rv;
+
+	if (!out || !meta_out || !dir)
+		return sn__err(SN_EINVAL, "snapshot: NULL argument");
+	*out = NULL;
+	rv = find_newest_temp(dir, name);
+	if (rv != SN_OK)
+		return rv;
+	if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, name) >=
+	    sizeof path)
+		return sn__err(SN_EINVAL, "snapshot: path too long");
+	hdr.fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (hdr.fd < 0)
+		return errno == ENOENT ? sn__err(SN_ENOTFOUND, "snapshot: %s "
+						 "vanished", path)
+				       : io_err(errno, "open", dir, name);
+	rv = reader_header(&hdr, &meta, dir, name, true);
+	close(hdr.fd);
+	if (rv == SN_ECORRUPT) {
+		/* Not even its header made it: nothing to resume. */
+		sn__log(SN_LOG_WARN, "snapshot: removing %s: %s", path,
+			sn_errmsg());
+		if (unlink(path) != 0 && errno != ENOENT)
+			sn__log(SN_LOG_WARN, "snapshot: cannot remove %s: %s",
+				path, strerror(errno));
+		sn__free(hdr.voters);
+		return sn__err(SN_ENOTFOUND, "snapshot: no transfer to resume "
+			       "in %s", dir);
+	}
+	if (rv == SN_OK)
+		rv = sn_snapshot_writer_open(out, dir, &meta);
+	if (rv != SN_OK) {
+		sn__free(hdr.voters);
+		return rv;
+	}
+	(*out)->voters = hdr.voters; /* meta.voters points into it */
+	*meta_out = meta;
+	return SN_OK;
+}
+
 /* ---- reader ------------------------------------------------------------- */
 
 /* The newest complete snapshot's name in `dir`; SN_ENOTFOUND if none. */
@@ -546,10 +630,12 @@ static int find_newest(const char *dir, char *best)
 		     : sn__err(SN_ENOTFOUND, "snapshot: none in %s", dir);
 }
 
-/* Read and check the header of the open snapshot file `name`. */
+/* Read and check the header of the open snapshot file `name` (a complete
+ * one, or with `temp` a temporary one). */
 static int reader_header(sn_snapshot_reader *r, sn_snapshot_meta *meta,
-			 const char *dir, const char *name)
+			 const char *dir, const char *name, bool temp)
 {
+	char expect[SN__SNAPSHOT_NAME_MAX];
 	uint8_t fixed[SN__SNAPSHOT_FIXED_LEN], *hdr;
 	uint64_t index, term;
 	size_t hlen;
@@ -583,6 +669,13 @@ static int reader_header(sn_snapshot_reader *r, sn_snapshot_meta *meta,
 		return io_err(e, "read", dir, name);
 	if (rv != SN_OK)
 		return file_err(SN_ECORRUPT, dir, name);
+	if (temp) {
+		temp_name(expect, meta);
+		if (strcmp(expect, name) == 0)
+			return SN_OK;
+		return sn__err(SN_ECORRUPT, "snapshot %s/%s: header says "
+			       "%s", dir, name, expect);
+	}
 	sn__snapshot_parse_name(name, &index, &term);
 	if (meta->index != index || meta->term != term)
 		return sn__err(SN_ECORRUPT, "snapshot %s/%s: header says "
@@ -649,7 +742,7 @@ int sn_snapshot_reader_open(sn_snapshot_reader **out, sn_snapshot_meta *meta_out
 		sn_snapshot_reader_close(r);
 		return rv;
 	}
-	rv = reader_header(r, &meta, dir, name);
+	rv = reader_header(r, &meta, dir, name, false);
 	if (rv == SN_OK)
 		rv = reader_verify(r, &meta, dir, name);
 	if (rv != SN_OK) {

@@ -329,7 +329,7 @@ static int wal_append(sn_storage *s, const sn_hard_state *hs,
 	return SN_OK;
 }
 
-static sn__wal_req *install_req(const sn_snapshot_meta *meta)
+static sn__wal_req *snapshot_req(const sn_snapshot_meta *meta, bool reset)
 {
 	size_t n = meta->n_voters;
 	sn__wal_req *req = sn__calloc(1, sizeof *req);
@@ -344,8 +344,10 @@ static sn__wal_req *install_req(const sn_snapshot_meta *meta)
 		sn__wal_req_free(req);
 		return NULL;
 	}
-	sn__wal_put_snapshot(req->buf, meta, SN__WAL_SNAP_RESET);
+	sn__wal_put_snapshot(req->buf, meta,
+			     reset ? SN__WAL_SNAP_RESET : SN__WAL_SNAP_TAKEN);
 	req->n_records = 1;
+	req->snap_reset = reset;
 	*req->install = *meta;
 	if (n) {
 		uint64_t *v = (uint64_t *)(req->install + 1);
@@ -355,22 +357,23 @@ static sn__wal_req *install_req(const sn_snapshot_meta *meta)
 	return req;
 }
 
-static int wal_install(sn_storage *s, const sn_snapshot_meta *meta,
-		       sn_storage_cb cb, void *userdata)
+static int wal_snapshot(sn_storage *s, const sn_snapshot_meta *meta,
+			bool reset, sn_storage_cb cb, void *userdata)
 {
 	sn__wal *w = (sn__wal *)s;
+	const char *fn = reset ? "sn_storage_install" : "sn_storage_snapshot";
 	sn__wal_req *req;
 	char msg[200];
 	int rc;
 
 	release_recovered(w);
-	if (sn__wal_model_check_install(&w->model, meta)) {
+	if (sn__wal_model_check_snapshot(&w->model, meta, reset)) {
 		snprintf(msg, sizeof msg, "%s", sn_errmsg());
-		return sn__err(SN_EINVAL, "sn_storage_install: %s", msg);
+		return sn__err(SN_EINVAL, "%s: %s", fn, msg);
 	}
 	if (sn__wal_model_reserve(&w->model, meta->n_voters) ||
-	    !(req = install_req(meta)))
-		return sn__err(SN_ENOMEM, "out of memory (install)");
+	    !(req = snapshot_req(meta, reset)))
+		return sn__err(SN_ENOMEM, "out of memory (%s)", fn);
 	req->cb = cb;
 	req->userdata = userdata;
 	rc = sn__wal_enqueue(w, req);
@@ -378,7 +381,7 @@ static int wal_install(sn_storage *s, const sn_snapshot_meta *meta,
 		sn__wal_req_free(req);
 		return rc;
 	}
-	sn__wal_model_snapshot(&w->model, meta, NULL, true); /* reserved */
+	sn__wal_model_snapshot(&w->model, meta, NULL, reset); /* reserved */
 	return SN_OK;
 }
 
@@ -422,5 +425,5 @@ static void wal_close(sn_storage *s)
 }
 
 static const sn__storage_ops wal_ops = {
-	"wal", wal_append, wal_install, wal_compact, wal_error, wal_close
+	"wal", wal_append, wal_snapshot, wal_compact, wal_error, wal_close
 };

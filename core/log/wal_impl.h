@@ -48,8 +48,12 @@ int sn__wal_model_check_entry(const sn__wal_model *m, uint64_t index);
 int sn__wal_model_check_replayed(const sn__wal_model *m, uint64_t index);
 void sn__wal_model_entries(sn__wal_model *m, uint64_t first_index,
 			   uint64_t last_index, uint64_t last_term);
-int sn__wal_model_check_install(const sn__wal_model *m,
-				const sn_snapshot_meta *meta);
+/* SN_OK when the snapshot `meta` may be recorded now: installed (`reset`:
+ * not older than the current snapshot) or taken locally (also: the log
+ * reaches its index, and it is not the current snapshot with another
+ * term). Else SN_EINVAL with a message. */
+int sn__wal_model_check_snapshot(const sn__wal_model *m,
+				 const sn_snapshot_meta *meta, bool reset);
 /* Record a snapshot; `reset` also empties the log after its index.
  * voters come from meta->voters or, when NULL, voters_le. SN_ENOMEM. */
 int sn__wal_model_snapshot(sn__wal_model *m, const sn_snapshot_meta *meta,
@@ -95,7 +99,8 @@ typedef struct sn__wal_req {
 	bool has_hs;
 	sn_hard_state hs;
 	uint64_t first_index, last_index, last_term; /* entries, if last */
-	sn_snapshot_meta *install; /* with its voters, or NULL */
+	sn_snapshot_meta *install; /* a snapshot, with its voters, or NULL */
+	bool snap_reset;           /* installed (the log restarts) or taken */
 	uint64_t compact_index;
 } sn__wal_req;
 

@@ -65,8 +65,8 @@ void sn__wal_model_entries(sn__wal_model *m, uint64_t first_index,
 	m->last_term = last_term;
 }
 
-int sn__wal_model_check_install(const sn__wal_model *m,
-				const sn_snapshot_meta *meta)
+int sn__wal_model_check_snapshot(const sn__wal_model *m,
+				 const sn_snapshot_meta *meta, bool reset)
 {
 	if (meta->index == 0)
 		return sn__err(SN_EINVAL, "snapshot index 0");
@@ -75,9 +75,29 @@ int sn__wal_model_check_install(const sn__wal_model *m,
 			       "%u)", meta->n_voters, SN__WAL_MAX_VOTERS);
 	if (m->has_snapshot && meta->index < m->snap.index)
 		return sn__err(SN_EINVAL, "snapshot %llu is older than the "
-			       "installed %llu",
+			       "current %llu",
 			       (unsigned long long)meta->index,
 			       (unsigned long long)m->snap.index);
+	if (reset)
+		return SN_OK;
+	if (meta->index > m->last)
+		return sn__err(SN_EINVAL, "snapshot %llu is beyond the log's "
+			       "last index %llu",
+			       (unsigned long long)meta->index,
+			       (unsigned long long)m->last);
+	if (meta->index == m->last && meta->term != m->last_term)
+		return sn__err(SN_EINVAL, "snapshot %llu has term %llu, the "
+			       "log's entry there %llu",
+			       (unsigned long long)meta->index,
+			       (unsigned long long)meta->term,
+			       (unsigned long long)m->last_term);
+	if (m->has_snapshot && meta->index == m->snap.index &&
+	    meta->term != m->snap.term)
+		return sn__err(SN_EINVAL, "snapshot %llu has term %llu, the "
+			       "current one %llu",
+			       (unsigned long long)meta->index,
+			       (unsigned long long)meta->term,
+			       (unsigned long long)m->snap.term);
 	return SN_OK;
 }
 

@@ -186,7 +186,9 @@ static int decode_payload(sn__wal_rec *rec, sn__reader *r)
 		rec->snap.n_voters = sn__get_u32(r);
 		rec->snap.voters = NULL;
 		if (rec->snap.n_voters > SN__WAL_MAX_VOTERS ||
-		    (rec->snap_flags & ~SN__WAL_SNAP_RESET))
+		    (rec->snap_flags != 0 &&
+		     rec->snap_flags != SN__WAL_SNAP_RESET &&
+		     rec->snap_flags != SN__WAL_SNAP_TAKEN))
 			return SN_ECORRUPT;
 		rec->voters_le = sn__get_bytes(r, 8 * rec->snap.n_voters);
 		break;

@@ -33,7 +33,9 @@
  *
  *   ENTRY       u64 index, u64 term, u32 entry type, data (the rest)
  *   HARD_STATE  u64 term, u64 vote, u64 commit
- *   SNAPSHOT    u32 flags (bit 0: RESET, the log restarts after `index`),
+ *   SNAPSHOT    u32 flags (bit 0: RESET, the log restarts after `index`;
+ *               bit 1: TAKEN, a snapshot of the local state machine that
+ *               the log reaches; neither: a segment head's marker),
  *               u64 index, u64 term, u64 size, u32 crc, u32 n_voters,
  *               u64 voters[n_voters]
  *   CHECKPOINT  u64 prev_end (where the previous segment's frames end),
@@ -72,6 +74,7 @@ enum sn__wal_rec_type {
 };
 
 #define SN__WAL_SNAP_RESET 1u
+#define SN__WAL_SNAP_TAKEN 2u
 
 typedef struct sn__wal_checkpoint {
 	uint64_t prev_end;

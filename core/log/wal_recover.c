@@ -174,14 +174,16 @@ static int apply_snapshot(walk *wk, const sn__wal_rec *r, uint64_t off)
 	sn__wal_model *m = &wk->rec->model;
 	char what[200];
 
-	if (r->snap_flags & SN__WAL_SNAP_RESET) {
-		if (sn__wal_model_check_install(m, &r->snap) != SN_OK) {
+	if (r->snap_flags & (SN__WAL_SNAP_RESET | SN__WAL_SNAP_TAKEN)) {
+		bool reset = r->snap_flags & SN__WAL_SNAP_RESET;
+		if (sn__wal_model_check_snapshot(m, &r->snap, reset) != SN_OK) {
 			snprintf(what, sizeof what, "snapshot record: %s",
 				 sn_errmsg());
 			return corrupt(wk, off, what);
 		}
-		wk->rec->n_entries = 0;
-		return sn__wal_model_snapshot(m, &r->snap, r->voters_le, true);
+		if (reset)
+			wk->rec->n_entries = 0;
+		return sn__wal_model_snapshot(m, &r->snap, r->voters_le, reset);
 	}
 	/* A marker repeats the installed snapshot at a segment's head. */
 	if (!wk->first_seg && (!m->has_snapshot || m->snap.index != r->snap.index ||

@@ -130,7 +130,7 @@ static void apply_done(sn__wal *w, const sn__wal_req *r)
 	if (r->install)
 		/* Room for the voters was reserved before the write: this
 		 * cannot fail. */
-		sn__wal_model_snapshot(m, r->install, NULL, true);
+		sn__wal_model_snapshot(m, r->install, NULL, r->snap_reset);
 	if (r->has_hs)
 		m->hs = r->hs;
 	if (r->last_index)

@@ -15,12 +15,25 @@ static void msgs_swap(sn__msgs *a, sn__msgs *b)
 	*b = t;
 }
 
+/* Bytes of the options struct that `version` has (0: unknown version). */
+static size_t options_size(unsigned version)
+{
+	switch (version) {
+	case 1:
+		return offsetof(sn_raft_options, snapshot_partial);
+	case 2:
+		return sizeof(sn_raft_options);
+	default:
+		return 0;
+	}
+}
+
 int sn_raft_options_init(sn_raft_options *opts, unsigned version)
 {
-	if (!opts || version != SN_RAFT_OPTIONS_VERSION)
+	if (!opts || !options_size(version))
 		return sn__err(SN_EINVAL, "sn_raft_options_init: unknown "
 			       "version %u", version);
-	memset(opts, 0, sizeof *opts);
+	memset(opts, 0, options_size(version));
 	opts->version = version;
 	opts->election_ticks = 10;
 	opts->heartbeat_ticks = 1;
@@ -41,9 +54,10 @@ static int check_options(const sn_raft_options *o)
 	uint64_t last = 0;
 	bool self = false;
 
-	if (o->version != SN_RAFT_OPTIONS_VERSION)
+	if (!options_size(o->version))
 		return sn__err(SN_EINVAL, "sn_raft_new: options version %u, "
-			       "expected %u", o->version, SN_RAFT_OPTIONS_VERSION);
+			       "expected 1..%u", o->version,
+			       SN_RAFT_OPTIONS_VERSION);
 	if (o->id == 0)
 		return sn__err(SN_EINVAL, "sn_raft_new: id must be non-zero");
 	if (!o->voters || o->n_voters == 0)
@@ -73,6 +87,12 @@ static int check_options(const sn_raft_options *o)
 			    o->snapshot->term == 0 ||
 			    (o->snapshot->n_voters && !o->snapshot->voters)))
 		return sn__err(SN_EINVAL, "sn_raft_new: invalid snapshot meta");
+	if (o->version >= 2 && o->snapshot_partial &&
+	    (o->snapshot_partial->index == 0 ||
+	     o->snapshot_partial->term == 0 ||
+	     (o->snapshot_partial->n_voters && !o->snapshot_partial->voters)))
+		return sn__err(SN_EINVAL, "sn_raft_new: invalid partial "
+			       "snapshot meta");
 	if (o->n_entries && o->entries[0].index >
 	    (o->snapshot ? o->snapshot->index : 0) + 1)
 		return sn__err(SN_EINVAL, "sn_raft_new: entries start at %llu, "
@@ -235,6 +255,13 @@ static int raft_init(sn__raft *r, const sn_raft_options *o)
 			r->commit = o->snapshot->index;
 		if (r->applied < o->snapshot->index)
 			r->applied = o->snapshot->index;
+	}
+	if (o->version >= 2) {
+		rv = sn__raft_snapshot_resume(r, o->snapshot_partial,
+					      o->snapshot_partial_offset,
+					      o->snapshot_partial_crc);
+		if (rv)
+			return rv;
 	}
 	r->prev_hs = (sn_hard_state){ r->term, r->vote, r->commit };
 	r->role = SN_ROLE_FOLLOWER;

@@ -157,6 +157,11 @@ void sn__raft_snapshot_heartbeat(sn__raft *r, sn__progress *pr);
 int sn__meta_copy(sn_snapshot_meta *dst, uint64_t **voters,
 		  const sn_snapshot_meta *src);
 void sn__raft_snapshot_free(sn__raft *r);
+/* Continue receiving `meta` at `offset` (CRC32C of what came before: crc)
+ * after a restart; a no-op when `meta` is NULL, already committed, or
+ * complete. SN_ENOMEM. */
+int sn__raft_snapshot_resume(sn__raft *r, const sn_snapshot_meta *meta,
+			     uint64_t offset, uint32_t crc);
 void sn__raft_chunks_release(sn_snapshot_chunk *c, size_t n);
 
 size_t sn__raft_quorum(const sn__raft *r);

@@ -303,6 +303,26 @@ static int start_receive(sn__raft *r, const sn__raft_msg *m, uint64_t from)
 	return SN_OK;
 }
 
+int sn__raft_snapshot_resume(sn__raft *r, const sn_snapshot_meta *meta,
+			     uint64_t offset, uint32_t crc)
+{
+	int rv;
+
+	if (!meta || meta->index <= r->commit || offset >= meta->size)
+		return SN_OK; /* nothing to resume: a transfer starts at 0 */
+	rv = sn__meta_copy(&r->rcv.meta, &r->rcv.voters, meta);
+	if (rv)
+		return rv;
+	r->rcv.offset = offset;
+	r->rcv.crc = crc;
+	r->rcv.from = 0;
+	sn__log(SN_LOG_INFO, "raft %llu: resuming the transfer of snapshot "
+		"%llu at offset %llu of %llu", (unsigned long long)r->id,
+		(unsigned long long)meta->index, (unsigned long long)offset,
+		(unsigned long long)meta->size);
+	return SN_OK;
+}
+
 static void install(sn__raft *r)
 {
 	sn_snapshot_meta *meta = &r->rcv.meta;

@@ -91,6 +91,10 @@ typedef struct sim_engine_args {
 	const sn_snapshot_meta *snapshot; /* recovered, or NULL */
 	sn_snapshot_read_fn snapshot_read;
 	void *snapshot_userdata;
+	/* a transfer the restart interrupted (or NULL), to resume */
+	const sn_snapshot_meta *partial;
+	uint64_t partial_offset;
+	uint32_t partial_crc;
 } sim_engine_args;
 
 /* What the simulator needs to know about an encoded message (counters). */
@@ -197,6 +201,7 @@ typedef struct sim_write {
 	uint64_t gen;
 	bool final;      /* the ready's last write */
 	uint64_t p_index, p_term; /* persisted() report, p_index 0: none */
+	uint64_t compact_upto;    /* a snapshot marker: then compact to here */
 	sn_message *after;
 	size_t n_after;
 } sim_write;
@@ -218,6 +223,8 @@ typedef struct sim_rcv {
 	size_t chunks;      /* chunks written */
 	bool interrupted;   /* a gap, a restart from 0, a crash, another
 			       snapshot cut in */
+	uint64_t resume_at; /* restarted with this many bytes kept: the
+			       engine was told to continue there */
 } sim_rcv;
 
 typedef struct sim_node {
@@ -348,6 +355,8 @@ typedef struct sim_stats {
 	uint64_t snap_restarts;   /* ... with a snapshot */
 	uint64_t finished_installs; /* restarts that found an install's
 				       marker lost and recorded it */
+	uint64_t restart_resumes; /* transfers continued mid-way after the
+				     receiver restarted */
 	uint64_t writes, synced, dropped, early_acks; /* memstore */
 	uint64_t max_chunks;      /* most chunks in one install */
 } sim_stats;
@@ -427,6 +436,11 @@ sim_node *sim_node_by_id(sim *s, uint64_t id);
 int sim_find_leader(sim *s);
 /* The node's durable log (as a restart would recover it) into *out. */
 void sim_node_durable_log(sim_node *n, sim_log *out);
+/* Record the snapshot `meta` just taken in the node's storage
+ * (sn_storage_snapshot); once durable, compact the storage to `upto`
+ * (0: no compaction). */
+int sim_node_record_snapshot(sim *s, sim_node *n, const sn_snapshot_meta *meta,
+			     uint64_t upto);
 /* The index of the newest complete snapshot the node holds, 0 if none. */
 uint64_t sim_node_snapshot_index(const sim_node *n);
 

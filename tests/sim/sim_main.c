@@ -157,7 +157,7 @@ static void quiet(void *userdata, sn_log_level level, const char *msg)
 
 /* Seeds that reached each snapshot situation, and totals. */
 typedef struct coverage {
-	uint64_t chunked, interrupted, resumed, finished;
+	uint64_t chunked, interrupted, resumed, finished, restart_resumed;
 	sim_stats total;
 } coverage;
 
@@ -167,6 +167,7 @@ static void cover(coverage *c, const sim_stats *t)
 	c->interrupted += t->interrupted > 0 || t->chunks_lost > 0;
 	c->resumed += t->resumed_installs > 0;
 	c->finished += t->finished_installs > 0;
+	c->restart_resumed += t->restart_resumes > 0;
 	c->total.snaps_taken += t->snaps_taken;
 	c->total.installs += t->installs;
 	c->total.chunks_sent += t->chunks_sent;
@@ -178,11 +179,13 @@ static void report_coverage(const coverage *c, uint64_t seeds)
 {
 	printf("snapshots: %" PRIu64 "/%" PRIu64 " seeds installed a chunked "
 	       "snapshot, %" PRIu64 "/%" PRIu64 " had a transfer interrupted "
-	       "(%" PRIu64 " installed one after an interruption), %" PRIu64
+	       "(%" PRIu64 " installed one after an interruption, %" PRIu64
+	       " resumed one mid-way after the receiver restarted), %" PRIu64
 	       " finished an install at recovery; %" PRIu64 " taken, %" PRIu64
 	       " installed, %" PRIu64 " chunks sent, %" PRIu64 " lost, %"
 	       PRIu64 " transfers cut\n", c->chunked, seeds, c->interrupted,
-	       seeds, c->resumed, c->finished, c->total.snaps_taken,
+	       seeds, c->resumed, c->restart_resumed, c->finished,
+	       c->total.snaps_taken,
 	       c->total.installs, c->total.chunks_sent, c->total.chunks_lost,
 	       c->total.interrupted);
 }

@@ -134,6 +134,17 @@ static void writes_free(sim_node *n)
 		write_free(n, n->writes);
 }
 
+/* The snapshot marker is durable: the storage may drop what it covers. */
+static void compact_storage(sim *s, sim_node *n, uint64_t upto)
+{
+	int rv = sn_storage_compact(n->store, upto);
+
+	if (rv != SN_OK)
+		sim_violation(s, "node %" PRIu64 " storage compaction to %"
+			      PRIu64 " refused: %s (%s)", n->id, upto,
+			      sn_strerror(rv), sn_errmsg());
+}
+
 /* Step 4 of engine.h: the ready's writes are durable. */
 static void on_write_done(void *userdata, int status)
 {
@@ -144,7 +155,15 @@ static void on_write_done(void *userdata, int status)
 	if (status != SN_OK) {
 		sim_violation(s, "node %" PRIu64 " storage write failed: %s",
 			      n->id, sn_strerror(status));
-	} else if (w->final && n->up && n->gen == w->gen) {
+	} else if (n->up && n->gen == w->gen) {
+		/* What was written into partial snapshots before this write
+		 * is durable with it (an over-approximation: chunks written
+		 * after its submission are counted too, a milder crash). */
+		sn__memsnap_sync(n->snaps);
+		if (w->compact_upto)
+			compact_storage(s, n, w->compact_upto);
+	}
+	if (status == SN_OK && w->final && n->up && n->gen == w->gen) {
 		for (size_t i = 0; i < w->n_after; i++)
 			sim_net_send(s, n->idx, &w->after[i]);
 		if (w->p_index)
@@ -193,6 +212,25 @@ static bool log_fits(const sn_storage_state *st, const sn_snapshot_meta *snap)
 }
 
 /*
+ * A compacted log must be covered by the snapshot the storage recovered:
+ * the node records each snapshot it takes (sn_storage_snapshot) and only
+ * then compacts the storage.
+ */
+static bool covered(sim *s, sim_node *n, const sn_storage_state *st)
+{
+	uint64_t need = st->n_entries ? st->entries[0].index - 1
+				      : st->hard_state.commit;
+	uint64_t have = st->has_snapshot ? st->snapshot.index : 0;
+
+	if (need <= have)
+		return true;
+	sim_violation(s, "node %" PRIu64 " storage recovered a log that starts "
+		      "after %" PRIu64 " but a snapshot only through %" PRIu64,
+		      n->id, need, have);
+	return false;
+}
+
+/*
  * Recovery. The snapshot store may hold a snapshot newer than the storage's
  * install marker: one taken locally (the log then fits it), or an install
  * interrupted after the snapshot was made durable (which replaced the older
@@ -217,6 +255,8 @@ static bool recover(sim *s, sim_node *n, sn_storage_state *st)
 			      has ? snap.index : 0, has ? snap.term : 0);
 		return false;
 	}
+	if (!covered(s, n, st))
+		return false;
 	if (!has)
 		return true;
 	if (!log_fits(st, &snap)) {
@@ -258,9 +298,32 @@ static void trace_restart(sim *s, sim_node *n, const sn_storage_state *st)
 		  st->has_snapshot ? st->snapshot.index : 0);
 }
 
+/* The transfer a crash interrupted, as sn_snapshot_writer_resume() finds
+ * it: the newest partial snapshot, when it is newer than the log's commit
+ * and holds some bytes. */
+static bool find_partial(sim_node *n, const sn_storage_state *st,
+			 sn_snapshot_meta *meta, uint64_t *off, uint32_t *crc)
+{
+	const void *data;
+	size_t len;
+
+	*off = 0;
+	*crc = 0;
+	if (sn__memsnap_partial_latest(n->snaps, meta, &data, &len) != SN_OK ||
+	    meta->index <= st->hard_state.commit || len == 0)
+		return false;
+	*off = len;
+	*crc = sn__crc32c(0, data, len);
+	return true;
+}
+
 /* Create the engine from storage: a fresh node, or a restart. */
 void sim_node_start(sim *s, sim_node *n)
 {
+	sn_snapshot_meta partial;
+	uint64_t p_off;
+	uint32_t p_crc;
+	bool partial_ok;
 	sn_storage_state st;
 	sim_engine_args a;
 	int rv;
@@ -276,6 +339,7 @@ void sim_node_start(sim *s, sim_node *n)
 			return;
 		s->stats.snap_restarts++;
 	}
+	partial_ok = find_partial(n, &st, &partial, &p_off, &p_crc);
 	if (n->gen)
 		s->stats.restarts++;
 	a = (sim_engine_args){
@@ -286,7 +350,10 @@ void sim_node_start(sim *s, sim_node *n)
 		.n_entries = st.n_entries, .applied = n->sm.applied,
 		.snapshot = st.has_snapshot ? &st.snapshot : NULL,
 		.snapshot_read = sim_snap_read, .snapshot_userdata = n,
+		.partial = partial_ok ? &partial : NULL,
+		.partial_offset = p_off, .partial_crc = p_crc,
 	};
+	n->rcv.resume_at = partial_ok ? p_off : 0;
 	sim_rng_seed(&n->eng_rng, s->p.seed, 1000 * (uint64_t)(n->idx + 1) +
 			n->gen);
 	rv = s->p.engine->create(&n->eng, &a);
@@ -316,10 +383,9 @@ void sim_node_crash(sim *s, sim_node *n)
 	sn__memstore_crash(n->store);
 	writes_free(n);
 	sim_snap_transfer_cut(s, n);
-	/* A partial snapshot's temporary file may or may not survive; the
-	 * engine starts any transfer afresh either way. */
-	if (sim_rng_chance(&s->rng_disk, 500))
-		sn__memsnap_drop_partials(n->snaps);
+	/* A partial snapshot's temporary file may be lost, or keep its
+	 * synced bytes and some (possibly damaged) of the rest. */
+	sn__memsnap_crash(n->snaps, node_rand, &s->rng_disk);
 	n->wq_last_done = 0;
 	n->up = false;
 	n->gen++; /* orphans this incarnation's ticks and syncs */
@@ -479,6 +545,22 @@ static void install(sim *s, sim_node *n, const sn_ready *rd, bool final)
 		return;
 	}
 	schedule_sync(s, n);
+}
+
+int sim_node_record_snapshot(sim *s, sim_node *n, const sn_snapshot_meta *meta,
+			     uint64_t upto)
+{
+	sim_write *w = write_new(s, n);
+	int rv;
+
+	w->compact_upto = upto;
+	rv = sn_storage_snapshot(n->store, meta, on_write_done, w);
+	if (rv != SN_OK) {
+		write_free(n, w);
+		return rv;
+	}
+	schedule_sync(s, n);
+	return SN_OK;
 }
 
 static void append(sim *s, sim_node *n, const sn_ready *rd)

@@ -332,9 +332,9 @@ static void summary(sim *s)
 	printf("  storage: %" PRIu64 " writes, %" PRIu64 " synced, %" PRIu64
 	       " lost in crashes, %" PRIu64 " acked early; %" PRIu64
 	       " restarts (%" PRIu64 " from a snapshot, %" PRIu64
-	       " finished an install)\n", t->writes, t->synced, t->dropped,
-	       t->early_acks, t->restarts, t->snap_restarts,
-	       t->finished_installs);
+	       " finished an install, %" PRIu64 " resumed a transfer)\n",
+	       t->writes, t->synced, t->dropped, t->early_acks, t->restarts,
+	       t->snap_restarts, t->finished_installs, t->restart_resumes);
 }
 
 static void teardown(sim *s)

@@ -201,20 +201,23 @@ void sim_snap_take(sim *s, sim_node *n)
 	sim_check_snapshot(s, n, &n->sm, "taken");
 	upto = idx > s->pf.snap_trailing ? idx - s->pf.snap_trailing : 0;
 	if (upto <= n->mem.base || s->violated)
-		return;
-	rv = sn_engine_compact(n->eng, upto);
+		upto = 0; /* nothing to compact this time */
+	rv = upto ? sn_engine_compact(n->eng, upto) : SN_OK;
 	if (rv == SN_OK)
-		rv = sn_storage_compact(n->store, upto);
+		rv = sim_node_record_snapshot(s, n, &meta, upto);
 	if (rv != SN_OK) {
-		sim_violation(s, "node %" PRIu64 " compaction to %" PRIu64
-			      " refused: %s (%s)", n->id, upto,
-			      sn_strerror(rv), sn_errmsg());
+		sim_violation(s, "node %" PRIu64 " snapshot %" PRIu64
+			      " (compaction to %" PRIu64 ") refused: %s (%s)",
+			      n->id, idx, upto, sn_strerror(rv), sn_errmsg());
 		return;
 	}
+	if (!upto)
+		return;
 	sim_log_compact(&n->mem, upto);
 	s->stats.compactions++;
 	sim_trace(s, "node %" PRIu64 " snapshot at %" PRIu64 " (%zu bytes), "
-		  "log compacted to %" PRIu64, n->id, idx, len, upto);
+		  "log compacted to %" PRIu64 " (storage: once the marker is "
+		  "durable)", n->id, idx, len, upto);
 }
 
 bool sim_snap_restore(sim *s, sim_node *n, const sn_snapshot_meta *meta,
@@ -312,6 +315,13 @@ void sim_snap_chunk_written(sim *s, sim_node *n, const sn_snapshot_chunk *c)
 		return;
 	}
 	s->stats.chunks_written++;
+	if (r->resume_at && c->offset == r->resume_at && rcv_same(r, m)) {
+		s->stats.restart_resumes++;
+		sim_trace(s, "node %" PRIu64 " resumes snapshot %" PRIu64
+			  " at offset %" PRIu64 " after its restart", n->id,
+			  m->index, c->offset);
+	}
+	r->resume_at = 0;
 	if (c->offset == 0 || !rcv_same(r, m)) {
 		bool same = rcv_same(r, m);
 		bool cut = same ? c->offset == 0 && r->offset > 0 : rcv_busy(r);
@@ -319,7 +329,7 @@ void sim_snap_chunk_written(sim *s, sim_node *n, const sn_snapshot_chunk *c)
 		if (cut)
 			sim_snap_transfer_cut(s, n);
 		*r = (sim_rcv){ m->index, m->term, m->size, m->crc, 0, 0,
-				was || (same && cut) };
+				was || (same && cut), 0 };
 	}
 	r->offset = c->offset + c->len;
 	r->chunks++;

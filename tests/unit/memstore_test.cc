@@ -322,6 +322,29 @@ TEST_F(Memstore, CompactDropsDurableEntries)
 	EXPECT_EQ(Durable().back(), "14:1");
 }
 
+/* A taken snapshot's marker is a pending write like any other: durable at
+ * sync (the log stays), lost by a crash before it. */
+TEST_F(Memstore, TakenSnapshotKeepsTheLog)
+{
+	uint64_t voters[] = {1, 2, 3};
+	sn_snapshot_meta m{8, 1, 100, 0xabcd, voters, 3};
+	ASSERT_EQ(Append(1, 10, 1), SN_OK);
+	ASSERT_EQ(sn__memstore_sync(s, 1), 1u);
+	ASSERT_EQ(sn_storage_snapshot(s, &m, nullptr, nullptr), SN_OK);
+	sn__memstore_crash(s);
+	EXPECT_FALSE(Load().has_snapshot);
+	ASSERT_EQ(sn_storage_snapshot(s, &m, nullptr, nullptr), SN_OK);
+	EXPECT_EQ(Append(8, 8, 2), SN_EINVAL); /* covered already */
+	m.index = 11;
+	EXPECT_EQ(sn_storage_snapshot(s, &m, nullptr, nullptr), SN_EINVAL);
+	ASSERT_EQ(sn__memstore_sync(s, 1), 1u);
+	ASSERT_EQ(sn_storage_compact(s, 6), SN_OK);
+	sn_storage_state st = Load();
+	ASSERT_TRUE(st.has_snapshot);
+	EXPECT_EQ(st.snapshot.index, 8u);
+	EXPECT_EQ(Durable(), (V{"7:1", "8:1", "9:1", "10:1"}));
+}
+
 TEST_F(Memstore, FailedSyncStopsTheStorage)
 {
 	ASSERT_EQ(Append(1, 1, 1), SN_OK);
@@ -563,6 +586,48 @@ TEST_F(MemstoreSnap, CommitPrunesAndCrashDropsPartials)
 	EXPECT_EQ(sn__memsnap_offset(ms, &mc), 0u);
 	EXPECT_EQ(Get(20, 1), b);
 	sn__memsnap_free(nullptr);
+}
+
+uint64_t Counter(void *ud)
+{
+	return (*(uint64_t *)ud)++;
+}
+
+/* A crash keeps what a partial had synced (or loses the whole file); the
+ * newest partial is what a restart resumes. */
+TEST_F(MemstoreSnap, CrashKeepsSyncedPartialBytes)
+{
+	std::string b(100, 'b'), c(100, 'c');
+	sn_snapshot_meta mb = Meta(20, 1, b), mc = Meta(30, 1, c);
+	ASSERT_EQ(sn__memsnap_write(ms, &mb, 0, b.data(), 40), SN_OK);
+	ASSERT_EQ(sn__memsnap_write(ms, &mc, 0, c.data(), 30), SN_OK);
+	sn__memsnap_sync(ms);
+	ASSERT_EQ(sn__memsnap_write(ms, &mb, 40, b.data() + 40, 40), SN_OK);
+	ASSERT_EQ(sn__memsnap_write(ms, &mc, 30, c.data() + 30, 40), SN_OK);
+	sn_snapshot_meta got;
+	const void *data = nullptr;
+	size_t len = 0;
+	ASSERT_EQ(sn__memsnap_partial_latest(ms, &got, &data, &len), SN_OK);
+	EXPECT_EQ(got.index, 30u);
+	EXPECT_EQ(len, 70u);
+	for (uint64_t seed = 1; seed < 40; seed++) {
+		sn__memsnap *copy = sn__memsnap_new();
+		ASSERT_EQ(sn__memsnap_write(copy, &mb, 0, b.data(), 40), SN_OK);
+		sn__memsnap_sync(copy);
+		ASSERT_EQ(sn__memsnap_write(copy, &mb, 40, b.data() + 40, 40),
+			  SN_OK);
+		uint64_t ctr = seed;
+		sn__memsnap_crash(copy, Counter, &ctr);
+		uint64_t off = sn__memsnap_offset(copy, &mb);
+		if (sn__memsnap_count(copy, true) == 1) {
+			EXPECT_GE(off, 40u) << "lost synced bytes";
+			EXPECT_LE(off, 80u);
+		}
+		sn__memsnap_free(copy);
+	}
+	sn__memsnap_drop_partials(ms);
+	EXPECT_EQ(sn__memsnap_partial_latest(ms, &got, &data, &len),
+		  SN_ENOTFOUND);
 }
 
 TEST_F(MemstoreSnap, CommitReplacesAnEqualCompleteCopy)

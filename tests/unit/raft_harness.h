@@ -582,13 +582,17 @@ public:
 	uint64_t Term(uint64_t id) { return St(id).term; }
 
 	/* (Re)create member `id` from storage, as a restart would; with `snap`,
-	 * from that installed snapshot too (it becomes a durable snapshot). */
+	 * from that installed snapshot too (it becomes a durable snapshot);
+	 * with `partial`, resuming the transfer of that snapshot, of which it
+	 * holds partial->data. */
 	void Start(uint64_t id, const sn_hard_state *hs,
 		   const std::vector<Ent> &log, uint64_t applied,
-		   const Snap *snap = nullptr)
+		   const Snap *snap = nullptr, const Snap *partial = nullptr)
 	{
 		Node &n = nodes[id];
 		Snap s = snap ? *snap : Snap();
+		Snap p = partial ? *partial : Snap();
+		sn_snapshot_meta pmeta = p.Meta();
 		sn_engine_free(n.e);
 		n.e = nullptr;
 		n.id = id;
@@ -629,6 +633,12 @@ public:
 		o.snapshot = snap ? &meta : nullptr;
 		o.snapshot_read = ReadSnapshot;
 		o.snapshot_userdata = &n;
+		if (partial) {
+			o.snapshot_partial = &pmeta;
+			o.snapshot_partial_offset = p.data.size();
+			o.snapshot_partial_crc =
+				sn__crc32c(0, p.data.data(), p.data.size());
+		}
 		int rc = sn_raft_new(&n.e, &o);
 		if (rc != SN_OK)
 			ADD_FAILURE() << "sn_raft_new(" << id << ") = " << rc
@@ -651,6 +661,19 @@ public:
 		const Snap *newest = n.NewestSnap();
 		Snap snap = newest ? *newest : Snap();
 		Start(id, &hs, log, n.applied, newest ? &snap : nullptr);
+	}
+	/* Restart, telling the engine about the file being received (`rcv`),
+	 * as sn_snapshot_writer_resume() would. */
+	void RestartResuming(uint64_t id)
+	{
+		Node &n = node(id);
+		sn_hard_state hs = n.hs;
+		std::vector<Ent> log = n.log;
+		const Snap *newest = n.NewestSnap();
+		Snap snap = newest ? *newest : Snap();
+		Snap partial = n.rcv;
+		Start(id, &hs, log, n.applied, newest ? &snap : nullptr,
+		      &partial);
 	}
 
 	/* ---- snapshots ---- */

@@ -1213,6 +1213,65 @@ TEST(RaftSnapshotTransfer, FollowerRestartedMidTransferStartsOver)
 	ExpectReplicationContinues(net, 1, s);
 }
 
+/* A follower restarted with the file it was receiving (what
+ * sn_snapshot_writer_resume() finds) asks the leader to continue there:
+ * nothing before the offset is sent again. */
+TEST(RaftSnapshotTransfer, FollowerRestartedWithItsPartialFileResumes)
+{
+	Net net(Ids(3), SnapConfig());
+	Snap s;
+	ASSERT_NO_FATAL_FAILURE(LagBehindSnapshot(net, 1000, &s));
+	net.filter = [](const Msg &m) {
+		return m.type == SNAP && m.offset >= 400 ? Net::kHold
+							 : Net::kDeliver;
+	};
+	Reconnect(net);
+	net.Deliver();
+	ASSERT_EQ(400u, net.node(3).rcv.data.size());
+	net.RestartResuming(3);
+	net.filter = nullptr;
+	net.TakeSent();
+	net.ReleaseHeld();
+	ASSERT_GE(TicksUntilInstalled(net, 1, 10), 0);
+	std::vector<Msg> resp = Filter(net.sent, SNAP_RESP, 3, 1);
+	ASSERT_FALSE(resp.empty());
+	for (const Msg &r : resp)
+		EXPECT_GE(r.hint, 400u) << "asked for bytes it holds: " << r;
+	for (const auto &c : net.node(3).chunks)
+		EXPECT_GE(c.offset, 400u) << "rewrote bytes it held";
+	ExpectInstalled(net, 3, s);
+	ExpectReplicationContinues(net, 1, s);
+}
+
+/* A damaged byte in the resumed file (written but not synced before a
+ * power cut) fails the CRC32C of the whole: the transfer starts over and
+ * the right snapshot is installed. */
+TEST(RaftSnapshotTransfer, ResumedPartialWithADamagedByteStartsOver)
+{
+	Net net(Ids(3), SnapConfig());
+	Snap s;
+	ASSERT_NO_FATAL_FAILURE(LagBehindSnapshot(net, 1000, &s));
+	net.filter = [](const Msg &m) {
+		return m.type == SNAP && m.offset >= 400 ? Net::kHold
+							 : Net::kDeliver;
+	};
+	Reconnect(net);
+	net.Deliver();
+	ASSERT_EQ(400u, net.node(3).rcv.data.size());
+	net.node(3).rcv.data[123] ^= 0x40;
+	net.RestartResuming(3);
+	net.filter = nullptr;
+	net.TakeSent();
+	net.ReleaseHeld();
+	ASSERT_GE(TicksUntilInstalled(net, 1, 20), 0);
+	bool restarted = false;
+	for (const auto &c : net.node(3).chunks)
+		restarted |= c.offset == 0;
+	EXPECT_TRUE(restarted) << "the damaged file was never rewritten";
+	ExpectInstalled(net, 3, s);
+	ExpectReplicationContinues(net, 1, s);
+}
+
 /* ---------------------------------------------------------------------- */
 /* Restart from storage                                                    */
 
@@ -1610,4 +1669,61 @@ TEST(RaftSnapshotInput, ImpossibleSnapshotIndexOrTermIsDropped)
 	std::vector<uint8_t> raw = Encode(m);
 	raw.push_back(0);
 	ExpectDropped(net, s, raw, "a trailing byte");
+}
+
+/* A partial snapshot needs a real index and term; one at or below the
+ * recovered commit, or already complete, is ignored (a transfer then starts
+ * at 0); options of version 1 never read the fields. */
+TEST(RaftSnapshotRestart, PartialSnapshotOptions)
+{
+	std::vector<uint64_t> voters = Ids(3);
+	std::vector<Ent> log = Entries(1, 5, 1);
+	std::vector<sn_entry> es;
+	for (const Ent &x : log)
+		es.push_back({x.index, x.term, x.type, x.data.data(),
+			      x.data.size()});
+	sn_hard_state hs{1, 0, 5};
+	Snap part = MakeSnap(20, 1, std::string(100, 'p'), voters);
+	sn_snapshot_meta pm = part.Meta();
+	sn_raft_options o = MakeOptions(1, voters, Config());
+	o.hard_state = &hs;
+	o.entries = es.data();
+	o.n_entries = es.size();
+	o.snapshot_read = ReadSnapshot;
+	o.snapshot_partial = &pm;
+	o.snapshot_partial_offset = 40;
+	sn_engine *e = nullptr;
+
+	ASSERT_EQ(SN_OK, sn_raft_new(&e, &o)) << sn_errmsg();
+	sn_engine_free(e);
+	pm.term = 0;
+	EXPECT_EQ(SN_EINVAL, sn_raft_new(&e, &o));
+	EXPECT_EQ(nullptr, e);
+	pm.term = 1;
+	pm.voters = nullptr;
+	EXPECT_EQ(SN_EINVAL, sn_raft_new(&e, &o));
+	pm = part.Meta();
+	pm.index = 3; /* below commit: ignored */
+	ASSERT_EQ(SN_OK, sn_raft_new(&e, &o)) << sn_errmsg();
+	sn_engine_free(e);
+	pm = part.Meta();
+	o.snapshot_partial_offset = 100; /* complete: ignored */
+	ASSERT_EQ(SN_OK, sn_raft_new(&e, &o)) << sn_errmsg();
+	sn_engine_free(e);
+
+	/* Version 1: the engine must not look at the version-2 fields. */
+	sn_raft_options v1;
+	v1.snapshot_partial_offset = 12345; /* beyond a version-1 struct */
+	ASSERT_EQ(SN_OK, sn_raft_options_init(&v1, 1));
+	EXPECT_EQ(1u, v1.version);
+	EXPECT_EQ(12345u, v1.snapshot_partial_offset) << "wrote past a "
+		"version-1 struct";
+	std::memcpy(&v1, &o, offsetof(sn_raft_options, snapshot_partial));
+	v1.version = 1;
+	pm.term = 0; /* invalid, but out of reach */
+	v1.snapshot_partial = &pm;
+	ASSERT_EQ(SN_OK, sn_raft_new(&e, &v1)) << sn_errmsg();
+	sn_engine_free(e);
+	EXPECT_EQ(SN_EINVAL, sn_raft_options_init(&v1, 3));
+	EXPECT_EQ(SN_EINVAL, sn_raft_options_init(&v1, 0));
 }

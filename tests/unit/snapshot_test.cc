@@ -432,6 +432,69 @@ TEST_F(SnapshotFile, ResumeAfterCloseMidway)
 	ExpectSnapshot(77, 5, data);
 }
 
+/* After a restart the caller does not know which transfer was under way:
+ * sn_snapshot_writer_resume() finds the newest temporary file, with its
+ * meta, offset and CRC32C, and the transfer continues there. */
+TEST_F(SnapshotFile, ResumeAfterARestartFindsTheTransfer)
+{
+	sn_snapshot_writer *w = nullptr;
+	sn_snapshot_meta got{};
+	EXPECT_EQ(sn_snapshot_writer_resume(&w, &got, dir.c_str()),
+		  SN_ENOTFOUND);
+	auto old = Pattern(5000, 1), data = Pattern(200000, 4);
+	sn_snapshot_meta mo = Meta(50, 2, old), m = Meta(77, 5, data);
+	ASSERT_EQ(sn_snapshot_writer_open(&w, dir.c_str(), &mo), SN_OK);
+	ASSERT_EQ(sn_snapshot_write(w, 0, old.data(), 100), SN_OK);
+	sn_snapshot_writer_close(w);
+	ASSERT_EQ(sn_snapshot_writer_open(&w, dir.c_str(), &m), SN_OK);
+	ASSERT_EQ(sn_snapshot_write(w, 0, data.data(), 123457), SN_OK);
+	ASSERT_EQ(sn_snapshot_writer_sync(w), SN_OK);
+	uint32_t crc = sn_snapshot_writer_crc(w);
+	EXPECT_EQ(crc, sn__crc32c(0, data.data(), 123457));
+	sn_snapshot_writer_close(w); /* the process dies */
+
+	w = nullptr;
+	ASSERT_EQ(sn_snapshot_writer_resume(&w, &got, dir.c_str()), SN_OK)
+		<< sn_errmsg();
+	EXPECT_EQ(got.index, 77u);
+	EXPECT_EQ(got.term, 5u);
+	EXPECT_EQ(got.size, data.size());
+	EXPECT_EQ(got.crc, m.crc);
+	ASSERT_EQ(got.n_voters, voters.size());
+	for (size_t i = 0; i < voters.size(); i++)
+		EXPECT_EQ(got.voters[i], voters[i]);
+	EXPECT_EQ(sn_snapshot_writer_offset(w), 123457u);
+	EXPECT_EQ(sn_snapshot_writer_crc(w), crc);
+	ASSERT_EQ(sn_snapshot_write(w, 123457, data.data() + 123457,
+				    data.size() - 123457), SN_OK);
+	ASSERT_EQ(sn_snapshot_writer_commit(w), SN_OK) << sn_errmsg();
+	ExpectSnapshot(77, 5, data);
+	/* The older transfer's file went with the commit. */
+	EXPECT_EQ(sn_snapshot_writer_resume(&w, &got, dir.c_str()),
+		  SN_ENOTFOUND);
+	EXPECT_EQ(sn_snapshot_writer_resume(nullptr, &got, dir.c_str()),
+		  SN_EINVAL);
+}
+
+/* A temporary file whose header never made it to the disk is removed:
+ * there is nothing to resume. */
+TEST_F(SnapshotFile, ResumeOfAFileWithADamagedHeaderRemovesIt)
+{
+	auto data = Pattern(3000, 7);
+	sn_snapshot_meta m = Meta(9, 1, data);
+	sn_snapshot_writer *w = nullptr;
+	ASSERT_EQ(sn_snapshot_writer_open(&w, dir.c_str(), &m), SN_OK);
+	ASSERT_EQ(sn_snapshot_write(w, 0, data.data(), 1000), SN_OK);
+	sn_snapshot_writer_close(w);
+	ASSERT_EQ(Files(dir).size(), 1u);
+	FlipBit(dir + "/" + Files(dir)[0], 20, 3);
+	sn_snapshot_meta got{};
+	EXPECT_EQ(sn_snapshot_writer_resume(&w, &got, dir.c_str()),
+		  SN_ENOTFOUND);
+	EXPECT_EQ(w, nullptr);
+	EXPECT_TRUE(Files(dir).empty());
+}
+
 TEST_F(SnapshotFile, ResumeOfOtherMetaStartsOver)
 {
 	auto data = Pattern(10000, 4);

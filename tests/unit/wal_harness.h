@@ -96,6 +96,12 @@ struct Model {
 		snap = s;
 		entries.clear();
 	}
+	/* A snapshot taken locally: the log stays. */
+	void Taken(const Snap &s)
+	{
+		has_snap = true;
+		snap = s;
+	}
 };
 
 /* A deep copy of a recovered sn_storage_state. */
@@ -446,6 +452,20 @@ protected:
 		ASSERT_TRUE(done.WaitId(id));
 		ASSERT_EQ(done.StatusOf(id), SN_OK);
 		model.Install(s);
+	}
+
+	/* sn_storage_snapshot(): record a snapshot taken locally. */
+	void Taken(const Snap &s)
+	{
+		sn_snapshot_meta m = s.Meta();
+		int id = next_id++;
+		ASSERT_EQ(sn_storage_snapshot(st, &m, Completions::Cb,
+					      done.Tag_(id)),
+			  SN_OK)
+			<< sn_errmsg();
+		ASSERT_TRUE(done.WaitId(id));
+		ASSERT_EQ(done.StatusOf(id), SN_OK);
+		model.Taken(s);
 	}
 
 	/* Wait until everything queued so far is durable (a barrier). */

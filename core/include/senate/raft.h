@@ -75,18 +75,33 @@ typedef struct sn_raft_options {
 	 * Without it, a follower behind the compacted log cannot catch up. */
 	sn_snapshot_read_fn snapshot_read;
 	void *snapshot_userdata;
+
+	/* Version 2. A snapshot transfer that a restart interrupted (borrowed,
+	 * copied), or NULL: the first `snapshot_partial_offset` bytes of the
+	 * snapshot `snapshot_partial` are in its temporary file, with CRC32C
+	 * `snapshot_partial_crc` (sn_snapshot_writer_resume() finds them). The
+	 * member then asks its leader to continue there instead of at 0. It
+	 * is ignored when its index is not above the recovered commit index,
+	 * or when the offset is not below the snapshot's size. */
+	const sn_snapshot_meta *snapshot_partial;
+	uint64_t snapshot_partial_offset;
+	uint32_t snapshot_partial_crc;
 } sn_raft_options;
 
-#define SN_RAFT_OPTIONS_VERSION 1
+/* 1: up to snapshot_userdata; 2: adds snapshot_partial*. A caller built
+ * against an older header keeps working: the engine reads only the fields
+ * its `version` has. */
+#define SN_RAFT_OPTIONS_VERSION 2
 /* Every field spelled out, so -Wmissing-field-initializers stays quiet. */
 #define SN_RAFT_OPTIONS_INIT                                               \
 	{ SN_RAFT_OPTIONS_VERSION, 0, 0, NULL, 0, 10, 1, 0, 0, 1u << 20, 256, \
 	  32u << 20, 64u << 20, 1u << 20, 4096, NULL, NULL, 0, NULL, NULL, 0, 0, \
-	  NULL, NULL, NULL }
+	  NULL, NULL, NULL, NULL, 0, 0 }
 
 /*
  * Initialise *opts to the defaults for `version` (pass
- * SN_RAFT_OPTIONS_VERSION). Returns SN_EINVAL for an unknown version.
+ * SN_RAFT_OPTIONS_VERSION; an older version initialises only the fields it
+ * has). Returns SN_EINVAL for an unknown version.
  */
 SN_API int sn_raft_options_init(sn_raft_options *opts, unsigned version);
 
@@ -96,7 +111,7 @@ SN_API int sn_raft_options_init(sn_raft_options *opts, unsigned version);
  * are borrowed for the duration of the call.
  * Errors: SN_EINVAL (missing id, id not among voters, duplicate or zero
  * voter, heartbeat_ticks >= election_ticks, max_inflight_msgs above
- * 65536, non-consecutive entries,
+ * 65536, non-consecutive entries, an invalid snapshot or partial snapshot,
  * applied > commit, unknown options version; sn_errmsg() says which),
  * SN_ENOMEM.
  */

@@ -38,13 +38,14 @@ typedef struct sn_storage sn_storage;
 /* What sn_storage_open-style constructors recovered. */
 typedef struct sn_storage_state {
 	sn_hard_state hard_state;
-	int has_snapshot;          /* a snapshot marker was installed */
+	int has_snapshot;          /* a snapshot was installed or taken */
 	sn_snapshot_meta snapshot; /* valid when has_snapshot */
 	/* The log after recovery: consecutive entries. The first entry's index
 	 * is 1 without a snapshot; with one it is <= snapshot.index + 1 (a
-	 * compacted log keeps a trailing window behind the snapshot). After
-	 * sn_storage_compact(i) it may be as late as i + 1 even without a
-	 * snapshot marker: the caller's own durable snapshot covers the rest. */
+	 * compacted log keeps a trailing window behind the snapshot). A
+	 * caller that records each snapshot it takes with
+	 * sn_storage_snapshot() before sn_storage_compact() always finds
+	 * here the snapshot covering what compaction dropped. */
 	const sn_entry *entries;
 	size_t n_entries;
 } sn_storage_state;
@@ -114,6 +115,19 @@ SN_API int sn_storage_install(sn_storage *s, const sn_snapshot_meta *meta,
 			      sn_storage_cb cb, void *userdata);
 
 /*
+ * Queue the marker of a snapshot the caller took of its own state machine
+ * (its file is already durable): the log is unchanged, and from then on
+ * recovery returns `meta` (copied) as the snapshot, so that a log compacted
+ * behind it (sn_storage_compact()) is always covered by the snapshot that
+ * sn_storage_state names. meta->index must be within the log (<= its last
+ * index; the entry there, when it is the last one, has meta->term) and not
+ * below the current snapshot's. Completion and errors as for
+ * sn_storage_append(); SN_EINVAL when those rules are broken.
+ */
+SN_API int sn_storage_snapshot(sn_storage *s, const sn_snapshot_meta *meta,
+			       sn_storage_cb cb, void *userdata);
+
+/*
  * Allow the storage to drop entries with index <= `index` (which must be
  * covered by a durable snapshot). The WAL deletes whole segments, so some
  * of those entries may remain; it does so on the storage thread, after the
@@ -148,8 +162,28 @@ typedef struct sn_snapshot_reader sn_snapshot_reader;
 SN_API int sn_snapshot_writer_open(sn_snapshot_writer **out, const char *dir,
 				   const sn_snapshot_meta *meta);
 
+/*
+ * Reopen the transfer that a crash or a restart interrupted in `dir`: the
+ * temporary file of the highest index (the caller ignores it when its index
+ * is not above the snapshot it already holds). *meta_out describes the
+ * snapshot being received (its voters belong to the writer);
+ * sn_snapshot_writer_offset() and sn_snapshot_writer_crc() say how far it
+ * got - pass them to the engine (e.g. sn_raft_options.snapshot_partial_*)
+ * so the leader continues there. Bytes that were written but not synced
+ * before a crash may be missing or wrong: a wrong one makes the whole
+ * CRC32C fail at the end and the transfer start over. A temporary file
+ * whose header is unreadable is removed.
+ * Errors: SN_ENOTFOUND (nothing to resume), SN_EIO, SN_ENOMEM.
+ */
+SN_API int sn_snapshot_writer_resume(sn_snapshot_writer **out,
+				     sn_snapshot_meta *meta_out,
+				     const char *dir);
+
 /* Bytes already written (the offset the next write must start at). */
 SN_API uint64_t sn_snapshot_writer_offset(const sn_snapshot_writer *w);
+
+/* CRC32C of the bytes already written. */
+SN_API uint32_t sn_snapshot_writer_crc(const sn_snapshot_writer *w);
 
 /*
  * Write `len` bytes at `offset`, which must equal the writer's offset, or be
