@@ -10,6 +10,9 @@ static const char *const names[SN__MUTANT_COUNT] = {
 	[SN__MUTANT_VOTE_NO_LOG_CHECK] = "vote-no-log-check",
 	[SN__MUTANT_NO_PERSIST_VOTE] = "no-persist-vote",
 	[SN__MUTANT_ACK_BEFORE_SYNC] = "ack-before-sync",
+	[SN__MUTANT_ACCEPT_LOWER_BALLOT] = "accept-lower-ballot",
+	[SN__MUTANT_SKIP_RECOVERY] = "skip-recovery",
+	[SN__MUTANT_NO_PERSIST_PROMISE] = "no-persist-promise",
 };
 
 int sn__mutant_from_name(const char *name)
