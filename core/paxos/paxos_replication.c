@@ -314,6 +314,10 @@ void sn__paxos_on_accepted(sn__paxos *p, const sn__paxos_msg *m,
 		pr->probe_sent = false;
 	}
 	fill_pipeline(p, pr);
+	/* It may learn a commit it could not when it was last told one. */
+	if (m->commit < min_u64(p->commit, pr->match) &&
+	    pr->next > sn__plog_last(&p->log))
+		sn__paxos_send_accept(p, pr, true);
 }
 
 void sn__paxos_on_heartbeat_response(sn__paxos *p, const sn__paxos_msg *m,
