@@ -70,6 +70,11 @@ enum sn__mutant_id {
 	SN__MUTANT_DROP_SNAPSHOT_MARKER, /* memstore: the marker of a taken
 					    snapshot never reaches the
 					    durable image */
+	SN__MUTANT_ACCEPT_LOWER_BALLOT, /* paxos: accept below the promise */
+	SN__MUTANT_SKIP_RECOVERY,       /* paxos: a new leader ignores the
+					   values its promisers reported */
+	SN__MUTANT_NO_PERSIST_PROMISE,  /* paxos: the promise is not part of
+					   the hard state */
 	SN__MUTANT_COUNT
 };
 #ifdef SN_MUTANTS

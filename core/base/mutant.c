@@ -11,6 +11,9 @@ static const char *const names[SN__MUTANT_COUNT] = {
 	[SN__MUTANT_NO_PERSIST_VOTE] = "no-persist-vote",
 	[SN__MUTANT_ACK_BEFORE_SYNC] = "ack-before-sync",
 	[SN__MUTANT_DROP_SNAPSHOT_MARKER] = "drop-snapshot-marker",
+	[SN__MUTANT_ACCEPT_LOWER_BALLOT] = "accept-lower-ballot",
+	[SN__MUTANT_SKIP_RECOVERY] = "skip-recovery",
+	[SN__MUTANT_NO_PERSIST_PROMISE] = "no-persist-promise",
 };
 
 int sn__mutant_from_name(const char *name)

@@ -7,13 +7,15 @@
 #include <senate/senate.h>
 
 static const sn_raft_options file_scope_options = SN_RAFT_OPTIONS_INIT;
+static const sn_paxos_options file_scope_paxos = SN_PAXOS_OPTIONS_INIT;
 
 int headertest_init_macros(void);
 int headertest_init_macros(void)
 {
 	sn_raft_options options = SN_RAFT_OPTIONS_INIT;
+	sn_paxos_options paxos = SN_PAXOS_OPTIONS_INIT;
 	sn_buf buf = SN_BUF_INIT;
 
 	return (int)(options.version + file_scope_options.version +
-		     buf.size);
+		     paxos.version + file_scope_paxos.version + buf.size);
 }

@@ -23,6 +23,8 @@ expect2 "commit-old-term" --engine raft --seeds 1-1 --mutant no-such-mutant
 expect2 "ack-before-sync" --engine raft --seeds 1-1 --mutant no-such-mutant
 expect2 "snapshot window" --engine raft --seeds 1-1 --snap-window x
 expect2 "raft" --engine no-such-engine --seeds 1-1
+expect2 "paxos" --engine no-such-engine --seeds 1-1
+expect2 "skip-recovery" --engine paxos --seeds 1-1 --mutant no-such-mutant
 expect2 "seed" --engine raft --seeds 5-1
 expect2 "seeds" --engine raft
 expect2 "unknown option" --engine raft --seeds 1-1 --bogus 1

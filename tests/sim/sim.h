@@ -111,6 +111,15 @@ typedef struct sim_engine_kind {
 	void (*describe)(char *buf, size_t cap, const void *data, size_t len);
 	/* Classify a message cheaply (no decoding), for the counters. */
 	int (*classify)(const void *data, size_t len);
+	/* Raft's log matching property holds: two logs that agree on an
+	 * (index, term) agree on every entry before it (checked pairwise).
+	 * Paxos acceptors hold slots of different ballots side by side. */
+	bool log_matching;
+	/* A chosen value may be accepted again at a higher ballot by a later
+	 * leader (Paxos recovery): the checkers then identify a committed or
+	 * applied entry by its value (type and bytes), not by its term. One
+	 * entry per (index, term) is still required. */
+	bool reballots;
 } sim_engine_kind;
 
 const sim_engine_kind *sim_engine_find(const char *name);
@@ -150,6 +159,8 @@ void sim_log_reset(sim_log *l, uint64_t base, uint64_t base_term);
  * without, every stored entry is held. */
 void sim_log_from_state(sim_log *l, const sn_storage_state *st, bool anchor);
 bool sim_entry_eq(const sim_entry *a, const sim_entry *b);
+/* The same value (type and bytes), whatever the term. */
+bool sim_entry_same_value(const sim_entry *a, const sim_entry *b);
 /* The write value carried by a normal entry (0 for a noop or a foreign
  * payload). */
 uint64_t sim_entry_value(const sim_entry *e);
@@ -324,8 +335,12 @@ typedef struct sim_seen_list {
 } sim_seen_list;
 
 typedef struct sim_checker {
-	uint64_t *leader_of; /* leader_of[term] = node id, 0 none */
-	size_t n_leader_of;
+	/* Who led each term, sorted by term (sparse: Paxos ballots carry the
+	 * proposer in their low bits, so terms are far apart). */
+	struct sim_reign {
+		uint64_t term, id;
+	} *reigns;
+	size_t n_reigns, cap_reigns;
 	sim_log committed;       /* entries known committed, index order */
 	uint64_t *commit_term;   /* term in which committed[i] became known */
 	size_t cap_commit_term;
@@ -445,6 +460,10 @@ int sim_node_record_snapshot(sim *s, sim_node *n, const sn_snapshot_meta *meta,
 uint64_t sim_node_snapshot_index(const sim_node *n);
 
 /* sim_snap.c */
+/* Set per run from the engine's `reballots`: the digest of the applied
+ * sequence then leaves terms out (replicas of one value may carry
+ * different ballots). The simulator is single-threaded. */
+extern bool sim_digest_values_only;
 uint64_t sim_digest(uint64_t digest, uint64_t index, const sim_entry *e);
 /* Apply one entry to a state machine (index == sm->applied + 1). */
 void sim_sm_apply(sim_sm *sm, uint64_t index, const sim_entry *e);

@@ -50,6 +50,15 @@ static sim_checker *ck(sim *s)
 	return &s->ck;
 }
 
+/* Is `b` the entry `a` records at its index? For an engine that re-ballots
+ * chosen values (Paxos), the value decides: one value per index, whatever
+ * the ballot a replica holds it at. For Raft the term too. */
+static bool same(const sim *s, const sim_entry *a, const sim_entry *b)
+{
+	return s->p.engine->reballots ? sim_entry_same_value(a, b)
+				      : sim_entry_eq(a, b);
+}
+
 static void seen_note(sim *s, uint64_t index, const sim_entry *e)
 {
 	sim_checker *c = ck(s);
@@ -142,7 +151,7 @@ void sim_check_apply(sim *s, sim_node *n, uint64_t index,
 	const sim_entry *a = sim_log_at(&c->applied, index);
 	const sim_entry *g = sim_log_at(&c->committed, index);
 
-	if (a && !sim_entry_eq(a, e)) {
+	if (a && !same(s, a, e)) {
 		sim_violation(s, "state machines diverge at index %" PRIu64
 			      ": node %" PRIu64 " applied term %" PRIu64
 			      " value %" PRIu64 ", another applied term %"
@@ -169,7 +178,7 @@ void sim_check_apply(sim *s, sim_node *n, uint64_t index,
 			      index, n->sm.reg, n->sm.digest,
 			      c->applied_sm[index].reg,
 			      c->applied_sm[index].digest);
-	if (g && !sim_entry_eq(g, e))
+	if (g && !same(s, g, e))
 		sim_violation(s, "node %" PRIu64 " applied at index %" PRIu64
 			      " an entry other than the committed one", n->id,
 			      index);
@@ -209,22 +218,32 @@ void sim_check_snapshot(sim *s, sim_node *n, const sim_sm *sm,
 static void check_election(sim *s, sim_node *n, const sn_engine_status *st)
 {
 	sim_checker *c = ck(s);
-	size_t old = c->n_leader_of;
+	size_t lo = 0, hi = c->n_reigns;
 
-	if (st->term >= c->n_leader_of) {
-		size_t cap = c->n_leader_of;
-		c->leader_of = sim_grow(c->leader_of, &cap, st->term + 1,
-					sizeof *c->leader_of);
-		for (size_t i = old; i < cap; i++)
-			c->leader_of[i] = 0;
-		c->n_leader_of = cap;
+	/* Terms mostly grow: look at the end first. */
+	if (hi && c->reigns[hi - 1].term < st->term)
+		lo = hi;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (c->reigns[mid].term < st->term)
+			lo = mid + 1;
+		else
+			hi = mid;
 	}
-	if (c->leader_of[st->term] == 0)
-		c->leader_of[st->term] = n->id;
-	else if (c->leader_of[st->term] != n->id)
-		sim_violation(s, "two leaders in term %" PRIu64 ": nodes %"
-			      PRIu64 " and %" PRIu64, st->term,
-			      c->leader_of[st->term], n->id);
+	if (lo < c->n_reigns && c->reigns[lo].term == st->term) {
+		if (c->reigns[lo].id != n->id)
+			sim_violation(s, "two leaders in term %" PRIu64 ": nodes %"
+				      PRIu64 " and %" PRIu64, st->term,
+				      c->reigns[lo].id, n->id);
+		return;
+	}
+	c->reigns = sim_grow(c->reigns, &c->cap_reigns, c->n_reigns + 1,
+			     sizeof *c->reigns);
+	memmove(c->reigns + lo + 1, c->reigns + lo,
+		(c->n_reigns - lo) * sizeof *c->reigns);
+	c->reigns[lo].term = st->term;
+	c->reigns[lo].id = n->id;
+	c->n_reigns++;
 }
 
 /* Over the indexes the node still holds: those at or below its log's base
@@ -237,7 +256,7 @@ static void check_completeness(sim *s, sim_node *n, uint64_t term)
 	for (uint64_t i = n->mem.base + 1; i <= c->committed.n; i++) {
 		const sim_entry *g = &c->committed.v[i - 1];
 		const sim_entry *m = sim_log_at(&n->mem, i);
-		if (c->commit_term[i - 1] >= term || (m && sim_entry_eq(m, g)))
+		if (c->commit_term[i - 1] >= term || (m && same(s, m, g)))
 			continue;
 		sim_violation(s, "leader completeness: node %" PRIu64
 			      " leads term %" PRIu64 " without committed entry %"
@@ -251,7 +270,8 @@ static void check_completeness(sim *s, sim_node *n, uint64_t term)
 /* Does node n hold entry (index, e) durably: a snapshot in its store
  * covers it (a restart recovers from the newest), or its storage's
  * durable log holds it? */
-static bool durable_on(sim_node *n, uint64_t index, const sim_entry *e)
+static bool durable_on(const sim *s, sim_node *n, uint64_t index,
+		       const sim_entry *e)
 {
 	sn_storage_state st;
 	const sn_entry *d;
@@ -264,7 +284,8 @@ static bool durable_on(sim_node *n, uint64_t index, const sim_entry *e)
 	if (!st.n_entries || index < first || index - first >= st.n_entries)
 		return false;
 	d = &st.entries[index - first];
-	return d->term == e->term && d->type == e->type && d->len == e->len &&
+	return (d->term == e->term || s->p.engine->reballots) &&
+	       d->type == e->type && d->len == e->len &&
 	       (!d->len || memcmp(d->data, e->data, d->len) == 0);
 }
 
@@ -277,7 +298,7 @@ static bool durable_on_quorum(sim *s, uint64_t index, const sim_entry *e)
 	int have = 0;
 
 	for (int i = 0; i < s->pf.n_nodes; i++)
-		have += durable_on(&s->nodes[i], index, e);
+		have += durable_on(s, &s->nodes[i], index, e);
 	return have > s->pf.n_nodes / 2;
 }
 
@@ -322,7 +343,7 @@ static void check_commit(sim *s, sim_node *n, const sn_engine_status *st)
 				      n->id, st->commit, sim_log_last(&n->mem));
 			return;
 		}
-		if (g && !sim_entry_eq(g, m)) {
+		if (g && !same(s, g, m)) {
 			sim_violation(s, "committed entry %" PRIu64 " changed: "
 				      "node %" PRIu64 " commits term %" PRIu64
 				      " value %" PRIu64 ", earlier term %"
@@ -333,7 +354,7 @@ static void check_commit(sim *s, sim_node *n, const sn_engine_status *st)
 		}
 		if (g)
 			continue;
-		if (a && !sim_entry_eq(a, m)) {
+		if (a && !same(s, a, m)) {
 			sim_violation(s, "entry %" PRIu64 " was applied before "
 				      "it was committed, and differs", i);
 			return;
@@ -463,14 +484,15 @@ void sim_check_full(sim *s)
 			sim_node_durable_log(n, &durable[a]);
 		logs[a] = n->up ? &n->mem : &durable[a];
 	}
-	for (int a = 0; a < s->pf.n_nodes && !s->violated; a++)
+	for (int a = 0; a < s->pf.n_nodes && !s->violated &&
+			s->p.engine->log_matching; a++)
 		for (int b = a + 1; b < s->pf.n_nodes && !s->violated; b++)
 			check_pair(s, &s->nodes[a], logs[a], &s->nodes[b],
 				   logs[b]);
 	for (int a = 0; a < s->pf.n_nodes; a++)
 		sim_log_free(&durable[a]);
 	for (uint64_t i = 1; i <= k && !s->violated; i++)
-		if (!sim_entry_eq(&c->applied.v[i - 1], &c->committed.v[i - 1]))
+		if (!same(s, &c->applied.v[i - 1], &c->committed.v[i - 1]))
 			sim_violation(s, "applied entry %" PRIu64 " differs "
 				      "from the committed one", i);
 }
@@ -491,7 +513,7 @@ void sim_check_free(sim *s)
 	for (size_t i = 0; i < c->n_seen; i++)
 		free(c->seen[i].v);
 	free(c->seen);
-	free(c->leader_of);
+	free(c->reigns);
 	free(c->commit_term);
 	free(c->commit_sm);
 	free(c->applied_sm);

@@ -115,6 +115,12 @@ bool sim_entry_eq(const sim_entry *a, const sim_entry *b)
 	       memcmp(a->data, b->data, a->len) == 0;
 }
 
+bool sim_entry_same_value(const sim_entry *a, const sim_entry *b)
+{
+	return a->type == b->type && a->len == b->len &&
+	       memcmp(a->data, b->data, a->len) == 0;
+}
+
 static uint64_t get_u64(const uint8_t *p)
 {
 	uint64_t v = 0;

@@ -315,8 +315,7 @@ static void summary(sim *s)
 		return;
 	for (size_t i = 0; i < s->n_ops; i++)
 		ok += s->ops[i].status == SIM_OP_OK;
-	for (size_t i = 0; i < s->ck.n_leader_of; i++)
-		terms += s->ck.leader_of[i] != 0;
+	terms = s->ck.n_reigns;
 	printf("summary seed %" PRIu64 ": %" PRIu64 " steps, t=%" PRIu64
 	       ", %zu committed, %zu leaders, %zu ops (%zu ok)\n", s->p.seed,
 	       s->steps, s->now, s->ck.committed.n, terms, s->n_ops, ok);
@@ -381,6 +380,7 @@ bool sim_run(const sim_params *p, char *reason, size_t cap, int *n_nodes,
 		return false;
 	}
 	s->p = *p;
+	sim_digest_values_only = p->engine->reballots;
 	sim_derive_profile(&s->pf, p->seed, p->n_nodes);
 	if (p->snap_window >= 0) {
 		s->pf.tuning.window_chunks = (size_t)p->snap_window;

@@ -2,7 +2,8 @@
  * Snapshots of the simulated state machine.
  *
  * The state machine is a register plus the digest of the applied sequence
- * (a hash chain over every entry applied, index and term included), so that
+ * (a hash chain over every entry applied, index and term included - the
+ * term left out for an engine that re-ballots values), so that
  * a snapshot carries what the checkers need to compare a restored node with
  * the global history. Encoded, a snapshot is a 48-byte header
  *
@@ -31,11 +32,13 @@
 #define SNAP_MAGIC 0x534d4953u /* "SIMS" */
 #define SNAP_HEADER 48u
 
+bool sim_digest_values_only;
+
 uint64_t sim_digest(uint64_t digest, uint64_t index, const sim_entry *e)
 {
 	uint64_t h = sim_mix(digest ^ index);
 
-	h = sim_mix(h ^ e->term);
+	h = sim_mix(h ^ (sim_digest_values_only ? 0 : e->term));
 	h = sim_mix(h ^ ((uint64_t)e->type << 32 | e->len));
 	for (uint32_t i = 0; i < e->len; i += 8) {
 		uint64_t w = 0;

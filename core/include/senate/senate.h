@@ -12,5 +12,6 @@
 #include <senate/sys/engine.h>
 #include <senate/sys/storage.h>
 #include <senate/raft.h>
+#include <senate/paxos.h>
 
 #endif
