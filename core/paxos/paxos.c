@@ -76,6 +76,12 @@ static int check_log(const sn_paxos_options *o)
 	if (snap && (snap->index == 0 || snap->term == 0 ||
 		     (snap->n_voters && !snap->voters)))
 		return sn__err(SN_EINVAL, "sn_paxos_new: invalid snapshot meta");
+	if (o->snapshot_partial && (o->snapshot_partial->index == 0 ||
+				    o->snapshot_partial->term == 0 ||
+				    (o->snapshot_partial->n_voters &&
+				     !o->snapshot_partial->voters)))
+		return sn__err(SN_EINVAL, "sn_paxos_new: invalid partial "
+			       "snapshot meta");
 	if (o->n_entries && o->entries[0].index > (snap ? snap->index : 0) + 1)
 		return sn__err(SN_EINVAL, "sn_paxos_new: entries start at "
 			       "%llu, after a gap",
@@ -179,7 +185,7 @@ static int restore_log(sn__paxos *p, const sn_paxos_options *o)
 	int rv;
 
 	if (o->snapshot) {
-		rv = sn__paxos_meta_copy(&p->snap, &p->snap_voters, o->snapshot);
+		rv = sn__snap_meta_copy(&p->snap, &p->snap_voters, o->snapshot);
 		if (rv)
 			return rv;
 		p->log.offset = o->snapshot->index;
@@ -278,6 +284,11 @@ static int paxos_init(sn__paxos *p, const sn_paxos_options *o)
 		if (p->applied < o->snapshot->index)
 			p->applied = o->snapshot->index;
 	}
+	rv = sn__snap_rcv_resume(&p->rcv, p->commit, o->snapshot_partial,
+				 o->snapshot_partial_offset,
+				 o->snapshot_partial_crc);
+	if (rv)
+		return rv;
 	p->max_seen = p->promised;
 	p->prev_hs = (sn_hard_state){ p->promised, p->promised_to, p->commit };
 	p->role = SN_ROLE_FOLLOWER;
@@ -304,7 +315,7 @@ static int paxos_has_ready(const sn_engine *e)
 	if (p->ready_pending)
 		return 0;
 	return p->out.n || p->out_after.n || p->n_out_reads ||
-	       p->n_out_chunks || p->install.index || p->bcast_pending ||
+	       p->rcv.n_out || p->install.index || p->bcast_pending ||
 	       apply_to(p) > p->applied ||
 	       p->log.unstable <= sn__plog_last(&p->log) || hs_changed(p);
 }
@@ -321,19 +332,6 @@ static int copy_entries(sn__paxos *p, sn_entry **dst, size_t *cap,
 		(*dst)[i] = *sn__plog_at(&p->log, from + i);
 	*n_out = n;
 	return SN_OK;
-}
-
-static void swap_chunks(sn__paxos *p)
-{
-	sn_snapshot_chunk *c = p->rd_chunks;
-	size_t cap = p->cap_rd_chunks;
-
-	p->rd_chunks = p->out_chunks;
-	p->cap_rd_chunks = p->cap_out_chunks;
-	p->n_rd_chunks = p->n_out_chunks;
-	p->out_chunks = c;
-	p->cap_out_chunks = cap;
-	p->n_out_chunks = 0;
 }
 
 static void swap_reads(sn__paxos *p, sn_ready *rd)
@@ -434,10 +432,8 @@ static int paxos_ready(sn_engine *e, sn_ready *rd)
 	rd->n_messages_after_persist = p->rd_after.n;
 	swap_reads(p, rd);
 
-	sn__paxos_chunks_release(p->rd_chunks, p->n_rd_chunks);
-	swap_chunks(p);
-	rd->snapshot_chunks = p->rd_chunks;
-	rd->n_snapshot_chunks = p->n_rd_chunks;
+	sn__snap_rcv_ready(&p->rcv, &rd->snapshot_chunks,
+			   &rd->n_snapshot_chunks);
 
 	p->ready_pending = true;
 	return 1;
@@ -452,8 +448,7 @@ static void paxos_advance(sn_engine *e)
 	msgs_free(&p->rd_msgs);
 	msgs_free(&p->rd_after);
 	p->n_rd_reads = 0;
-	sn__paxos_chunks_release(p->rd_chunks, p->n_rd_chunks);
-	p->n_rd_chunks = 0;
+	sn__snap_rcv_advance(&p->rcv);
 	sn__free(p->rd_install_voters);
 	p->rd_install_voters = NULL;
 	sn__plog_bury(&p->log);

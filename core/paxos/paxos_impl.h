@@ -15,6 +15,7 @@
 #define SN__PAXOS_IMPL_H
 
 #include "../base/engine_impl.h"
+#include "../base/snap_rcv.h"
 #include "paxos_msg.h"
 
 /* ---- the acceptor's log ---- */
@@ -169,15 +170,7 @@ typedef struct sn__paxos {
 	void *snapshot_ud;
 	sn_snapshot_meta snap;
 	uint64_t *snap_voters;
-	struct {
-		sn_snapshot_meta meta;
-		uint64_t *voters;
-		uint64_t offset;
-		uint32_t crc;
-		uint64_t from;
-	} rcv;
-	sn_snapshot_chunk *out_chunks, *rd_chunks;
-	size_t n_out_chunks, cap_out_chunks, n_rd_chunks, cap_rd_chunks;
+	sn__snap_rcv rcv; /* the snapshot being received */
 	sn_snapshot_meta install;
 	uint64_t *install_voters;
 	sn_snapshot_meta rd_install;
@@ -251,9 +244,6 @@ void sn__paxos_on_snapshot(sn__paxos *p, const sn__paxos_msg *m,
 void sn__paxos_on_snapshot_response(sn__paxos *p, const sn__paxos_msg *m,
 				    uint64_t from);
 void sn__paxos_snapshot_heartbeat(sn__paxos *p, sn__pprogress *pr);
-int sn__paxos_meta_copy(sn_snapshot_meta *dst, uint64_t **voters,
-			const sn_snapshot_meta *src);
 void sn__paxos_snapshot_free(sn__paxos *p);
-void sn__paxos_chunks_release(sn_snapshot_chunk *c, size_t n);
 
 #endif

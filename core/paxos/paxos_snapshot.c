@@ -4,41 +4,12 @@
  * its accepted slots beyond it: a chosen value may rest on them. */
 #include "paxos_impl.h"
 
-int sn__paxos_meta_copy(sn_snapshot_meta *dst, uint64_t **voters,
-		  const sn_snapshot_meta *src)
-{
-	uint64_t *v = NULL;
-
-	if (src->n_voters) {
-		v = sn__calloc(src->n_voters, sizeof *v);
-		if (!v)
-			return sn__err(SN_ENOMEM, "paxos: no memory for a "
-				       "snapshot's voters");
-		memcpy(v, src->voters, src->n_voters * sizeof *v);
-	}
-	sn__free(*voters);
-	*voters = v;
-	*dst = *src;
-	dst->voters = v;
-	return SN_OK;
-}
-
-void sn__paxos_chunks_release(sn_snapshot_chunk *c, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		sn__free((void *)c[i].meta); /* one block: meta, voters, data */
-}
-
 void sn__paxos_snapshot_free(sn__paxos *p)
 {
 	sn__free(p->snap_voters);
-	sn__free(p->rcv.voters);
 	sn__free(p->install_voters);
 	sn__free(p->rd_install_voters);
-	sn__paxos_chunks_release(p->out_chunks, p->n_out_chunks);
-	sn__paxos_chunks_release(p->rd_chunks, p->n_rd_chunks);
-	sn__free(p->out_chunks);
-	sn__free(p->rd_chunks);
+	sn__snap_rcv_free(&p->rcv);
 }
 
 int sn__paxos_snapshot_taken(sn_engine *e, const sn_snapshot_meta *meta)
@@ -60,7 +31,7 @@ int sn__paxos_snapshot_taken(sn_engine *e, const sn_snapshot_meta *meta)
 			       (unsigned long long)meta->index,
 			       (unsigned long long)meta->term,
 			       (unsigned long long)term);
-	return sn__paxos_meta_copy(&p->snap, &p->snap_voters, meta);
+	return sn__snap_meta_copy(&p->snap, &p->snap_voters, meta);
 }
 
 int sn__paxos_compact(sn_engine *e, uint64_t index)
@@ -86,7 +57,7 @@ static uint64_t min_u64(uint64_t a, uint64_t b)
 
 static int start_transfer(sn__paxos *p, sn__pprogress *pr)
 {
-	int rv = sn__paxos_meta_copy(&pr->snap, &pr->snap_voters, &p->snap);
+	int rv = sn__snap_meta_copy(&pr->snap, &pr->snap_voters, &p->snap);
 
 	if (rv)
 		return rv;
@@ -256,55 +227,6 @@ static void reply(sn__paxos *p, uint64_t to, const sn__paxos_msg *m,
 	sn__paxos_send(p, after_persist, to, &resp);
 }
 
-static int emit_chunk(sn__paxos *p, const sn__paxos_msg *m)
-{
-	size_t vbytes = p->rcv.meta.n_voters * sizeof(uint64_t);
-	uint8_t *block;
-	sn_snapshot_meta *meta;
-	int rv;
-
-	rv = sn__grow((void **)&p->out_chunks, &p->cap_out_chunks,
-		      p->n_out_chunks + 1, sizeof *p->out_chunks);
-	if (rv)
-		return rv;
-	block = sn__malloc(sizeof *meta + vbytes + m->len);
-	if (!block)
-		return sn__err(SN_ENOMEM, "paxos: no memory for a chunk");
-	meta = (sn_snapshot_meta *)block;
-	*meta = p->rcv.meta;
-	meta->voters = vbytes ? (uint64_t *)(block + sizeof *meta) : NULL;
-	if (vbytes)
-		memcpy(block + sizeof *meta, p->rcv.meta.voters, vbytes);
-	if (m->len)
-		memcpy(block + sizeof *meta + vbytes, m->data, m->len);
-	p->out_chunks[p->n_out_chunks++] = (sn_snapshot_chunk){
-		meta, m->offset, block + sizeof *meta + vbytes, m->len
-	};
-	return SN_OK;
-}
-
-static bool same_snapshot(const sn__paxos *p, const sn__paxos_msg *m)
-{
-	return p->rcv.meta.index == m->index &&
-	       p->rcv.meta.term == m->log_term &&
-	       p->rcv.meta.size == m->snap_size &&
-	       p->rcv.meta.crc == m->snap_crc;
-}
-
-static int start_receive(sn__paxos *p, const sn__paxos_msg *m, uint64_t from)
-{
-	sn_snapshot_meta meta = { m->index, m->log_term, m->snap_size,
-				  m->snap_crc, m->voters, m->n_voters };
-	int rv = sn__paxos_meta_copy(&p->rcv.meta, &p->rcv.voters, &meta);
-
-	if (rv)
-		return rv;
-	p->rcv.offset = 0;
-	p->rcv.crc = 0;
-	p->rcv.from = from;
-	return SN_OK;
-}
-
 static void install(sn__paxos *p)
 {
 	sn_snapshot_meta *meta = &p->rcv.meta;
@@ -312,8 +234,8 @@ static void install(sn__paxos *p)
 	sn__log(SN_LOG_INFO, "paxos %llu: installing snapshot %llu (term %llu)",
 		(unsigned long long)p->id, (unsigned long long)meta->index,
 		(unsigned long long)meta->term);
-	if (sn__paxos_meta_copy(&p->install, &p->install_voters, meta) ||
-	    sn__paxos_meta_copy(&p->snap, &p->snap_voters, meta))
+	if (sn__snap_meta_copy(&p->install, &p->install_voters, meta) ||
+	    sn__snap_meta_copy(&p->snap, &p->snap_voters, meta))
 		return;
 	sn__plog_install(&p->log, meta->index, meta->term);
 	if (p->commit < meta->index)
@@ -322,42 +244,21 @@ static void install(sn__paxos *p)
 	p->rcv.meta.index = 0;
 }
 
-void sn__paxos_on_snapshot(sn__paxos *p, const sn__paxos_msg *m, uint64_t from)
+void sn__paxos_on_snapshot(sn__paxos *p, const sn__paxos_msg *m,
+			 uint64_t from)
 {
-	if (m->index <= p->commit) {
-		/* We hold all of it already. */
-		reply(p, from, m, m->snap_size, false, false);
+	sn_snapshot_meta meta = { m->index, m->log_term, m->snap_size,
+				  m->snap_crc, m->voters, m->n_voters };
+	sn__snap_verdict v;
+
+	if (sn__snap_rcv_chunk(&p->rcv, p->commit, &meta, m->offset,
+			       m->data, m->len, &v))
 		return;
-	}
-	if (!same_snapshot(p, m)) {
-		if (m->offset != 0) {
-			reply(p, from, m, 0, true, false);
-			return;
-		}
-		if (start_receive(p, m, from))
-			return;
-	}
-	if (m->offset != p->rcv.offset) {
-		/* A gap or a duplicate: say where to continue. */
-		reply(p, from, m, p->rcv.offset, true, true);
-		return;
-	}
-	if (emit_chunk(p, m))
-		return;
-	p->rcv.offset += m->len;
-	p->rcv.crc = sn__crc32c(p->rcv.crc, m->data, m->len);
-	if (p->rcv.offset < m->snap_size) {
-		reply(p, from, m, p->rcv.offset, false, true);
-		return;
-	}
-	if (p->rcv.crc != m->snap_crc) {
+	if (v.crc_failed)
 		sn__log(SN_LOG_WARN, "paxos %llu: snapshot %llu from %llu fails "
 			"its CRC; starting over", (unsigned long long)p->id,
 			(unsigned long long)m->index, (unsigned long long)from);
-		p->rcv.meta.index = 0;
-		reply(p, from, m, 0, true, true);
-		return;
-	}
-	install(p);
-	reply(p, from, m, m->snap_size, false, true);
+	if (v.install)
+		install(p);
+	reply(p, from, m, v.hint, v.reject, v.after_persist);
 }

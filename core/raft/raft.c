@@ -182,7 +182,7 @@ static int restore_log(sn__raft *r, const sn_raft_options *o)
 	int rv;
 
 	if (o->snapshot) {
-		rv = sn__meta_copy(&r->snap, &r->snap_voters, o->snapshot);
+		rv = sn__snap_meta_copy(&r->snap, &r->snap_voters, o->snapshot);
 		if (rv)
 			return rv;
 		r->log.offset = o->snapshot->index;
@@ -257,9 +257,10 @@ static int raft_init(sn__raft *r, const sn_raft_options *o)
 			r->applied = o->snapshot->index;
 	}
 	if (o->version >= 2) {
-		rv = sn__raft_snapshot_resume(r, o->snapshot_partial,
-					      o->snapshot_partial_offset,
-					      o->snapshot_partial_crc);
+		rv = sn__snap_rcv_resume(&r->rcv, r->commit,
+					 o->snapshot_partial,
+					 o->snapshot_partial_offset,
+					 o->snapshot_partial_crc);
 		if (rv)
 			return rv;
 	}
@@ -278,7 +279,7 @@ static int raft_has_ready(const sn_engine *e)
 	if (r->ready_pending)
 		return 0;
 	return r->out.n || r->out_after.n || r->n_out_reads ||
-	       r->n_out_chunks || r->install.index ||
+	       r->rcv.n_out || r->install.index ||
 	       r->bcast_pending || apply_to > r->applied ||
 	       r->log.unstable <= sn__log_last(&r->log) ||
 	       r->prev_hs.term != r->term || r->prev_hs.vote != r->vote ||
@@ -299,19 +300,6 @@ static int copy_entries(sn__raft *r, sn_entry **dst, size_t *cap,
 		(*dst)[i] = *sn__log_at(&r->log, from + i);
 	*n_out = n;
 	return SN_OK;
-}
-
-static void swap_chunks(sn__raft *r)
-{
-	sn_snapshot_chunk *c = r->rd_chunks;
-	size_t cap = r->cap_rd_chunks;
-
-	r->rd_chunks = r->out_chunks;
-	r->cap_rd_chunks = r->cap_out_chunks;
-	r->n_rd_chunks = r->n_out_chunks;
-	r->out_chunks = c;
-	r->cap_out_chunks = cap;
-	r->n_out_chunks = 0;
 }
 
 static int raft_ready(sn_engine *e, sn_ready *rd)
@@ -374,10 +362,8 @@ static int raft_ready(sn_engine *e, sn_ready *rd)
 	rd->reads = r->rd_reads;
 	rd->n_reads = r->n_rd_reads;
 
-	sn__raft_chunks_release(r->rd_chunks, r->n_rd_chunks);
-	swap_chunks(r);
-	rd->snapshot_chunks = r->rd_chunks;
-	rd->n_snapshot_chunks = r->n_rd_chunks;
+	sn__snap_rcv_ready(&r->rcv, &rd->snapshot_chunks,
+			   &rd->n_snapshot_chunks);
 	if (r->install.index) {
 		sn__free(r->rd_install_voters);
 		r->rd_install = r->install;
@@ -400,8 +386,7 @@ static void raft_advance(sn_engine *e)
 	msgs_free(&r->rd_msgs);
 	msgs_free(&r->rd_after);
 	r->n_rd_reads = 0;
-	sn__raft_chunks_release(r->rd_chunks, r->n_rd_chunks);
-	r->n_rd_chunks = 0;
+	sn__snap_rcv_advance(&r->rcv);
 	sn__free(r->rd_install_voters);
 	r->rd_install_voters = NULL;
 	sn__log_bury(&r->log);

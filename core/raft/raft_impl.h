@@ -11,6 +11,7 @@
 #define SN__RAFT_IMPL_H
 
 #include "../base/engine_impl.h"
+#include "../base/snap_rcv.h"
 #include "raft_msg.h"
 
 /* ---- the log ---- */
@@ -129,15 +130,7 @@ typedef struct sn__raft {
 	void *snapshot_ud;
 	sn_snapshot_meta snap;  /* newest durable snapshot (index 0: none) */
 	uint64_t *snap_voters;
-	struct {                /* the snapshot being received */
-		sn_snapshot_meta meta;
-		uint64_t *voters;
-		uint64_t offset;  /* bytes handed out so far */
-		uint32_t crc;     /* CRC32C of those bytes */
-		uint64_t from;    /* leader it came from */
-	} rcv;
-	sn_snapshot_chunk *out_chunks, *rd_chunks;
-	size_t n_out_chunks, cap_out_chunks, n_rd_chunks, cap_rd_chunks;
+	sn__snap_rcv rcv;       /* the snapshot being received */
 	sn_snapshot_meta install;  /* pending install, index 0: none */
 	uint64_t *install_voters;
 	sn_snapshot_meta rd_install;
@@ -154,15 +147,8 @@ void sn__raft_on_snapshot(sn__raft *r, const sn__raft_msg *m, uint64_t from);
 void sn__raft_on_snapshot_response(sn__raft *r, const sn__raft_msg *m,
 				   uint64_t from);
 void sn__raft_snapshot_heartbeat(sn__raft *r, sn__progress *pr);
-int sn__meta_copy(sn_snapshot_meta *dst, uint64_t **voters,
-		  const sn_snapshot_meta *src);
 void sn__raft_snapshot_free(sn__raft *r);
-/* Continue receiving `meta` at `offset` (CRC32C of what came before: crc)
- * after a restart; a no-op when `meta` is NULL, already committed, or
- * complete. SN_ENOMEM. */
-int sn__raft_snapshot_resume(sn__raft *r, const sn_snapshot_meta *meta,
-			     uint64_t offset, uint32_t crc);
-void sn__raft_chunks_release(sn_snapshot_chunk *c, size_t n);
+
 
 size_t sn__raft_quorum(const sn__raft *r);
 sn__progress *sn__raft_progress(sn__raft *r, uint64_t id);

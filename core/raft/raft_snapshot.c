@@ -2,41 +2,12 @@
  * chunked, flow-controlled, resumable transfer to a lagging follower. */
 #include "raft_impl.h"
 
-int sn__meta_copy(sn_snapshot_meta *dst, uint64_t **voters,
-		  const sn_snapshot_meta *src)
-{
-	uint64_t *v = NULL;
-
-	if (src->n_voters) {
-		v = sn__calloc(src->n_voters, sizeof *v);
-		if (!v)
-			return sn__err(SN_ENOMEM, "raft: no memory for a "
-				       "snapshot's voters");
-		memcpy(v, src->voters, src->n_voters * sizeof *v);
-	}
-	sn__free(*voters);
-	*voters = v;
-	*dst = *src;
-	dst->voters = v;
-	return SN_OK;
-}
-
-void sn__raft_chunks_release(sn_snapshot_chunk *c, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		sn__free((void *)c[i].meta); /* one block: meta, voters, data */
-}
-
 void sn__raft_snapshot_free(sn__raft *r)
 {
 	sn__free(r->snap_voters);
-	sn__free(r->rcv.voters);
 	sn__free(r->install_voters);
 	sn__free(r->rd_install_voters);
-	sn__raft_chunks_release(r->out_chunks, r->n_out_chunks);
-	sn__raft_chunks_release(r->rd_chunks, r->n_rd_chunks);
-	sn__free(r->out_chunks);
-	sn__free(r->rd_chunks);
+	sn__snap_rcv_free(&r->rcv);
 }
 
 int sn__raft_snapshot_taken(sn_engine *e, const sn_snapshot_meta *meta)
@@ -58,7 +29,7 @@ int sn__raft_snapshot_taken(sn_engine *e, const sn_snapshot_meta *meta)
 			       (unsigned long long)meta->index,
 			       (unsigned long long)meta->term,
 			       (unsigned long long)term);
-	return sn__meta_copy(&r->snap, &r->snap_voters, meta);
+	return sn__snap_meta_copy(&r->snap, &r->snap_voters, meta);
 }
 
 int sn__raft_compact(sn_engine *e, uint64_t index)
@@ -84,7 +55,7 @@ static uint64_t min_u64(uint64_t a, uint64_t b)
 
 static int start_transfer(sn__raft *r, sn__progress *pr)
 {
-	int rv = sn__meta_copy(&pr->snap, &pr->snap_voters, &r->snap);
+	int rv = sn__snap_meta_copy(&pr->snap, &pr->snap_voters, &r->snap);
 
 	if (rv)
 		return rv;
@@ -254,75 +225,6 @@ static void reply(sn__raft *r, uint64_t to, const sn__raft_msg *m,
 	sn__raft_send(r, after_persist, to, &resp);
 }
 
-static int emit_chunk(sn__raft *r, const sn__raft_msg *m)
-{
-	size_t vbytes = r->rcv.meta.n_voters * sizeof(uint64_t);
-	uint8_t *block;
-	sn_snapshot_meta *meta;
-	int rv;
-
-	rv = sn__grow((void **)&r->out_chunks, &r->cap_out_chunks,
-		      r->n_out_chunks + 1, sizeof *r->out_chunks);
-	if (rv)
-		return rv;
-	block = sn__malloc(sizeof *meta + vbytes + m->len);
-	if (!block)
-		return sn__err(SN_ENOMEM, "raft: no memory for a chunk");
-	meta = (sn_snapshot_meta *)block;
-	*meta = r->rcv.meta;
-	meta->voters = vbytes ? (uint64_t *)(block + sizeof *meta) : NULL;
-	if (vbytes)
-		memcpy(block + sizeof *meta, r->rcv.meta.voters, vbytes);
-	if (m->len)
-		memcpy(block + sizeof *meta + vbytes, m->data, m->len);
-	r->out_chunks[r->n_out_chunks++] = (sn_snapshot_chunk){
-		meta, m->offset, block + sizeof *meta + vbytes, m->len
-	};
-	return SN_OK;
-}
-
-static bool same_snapshot(const sn__raft *r, const sn__raft_msg *m)
-{
-	return r->rcv.meta.index == m->index &&
-	       r->rcv.meta.term == m->log_term &&
-	       r->rcv.meta.size == m->snap_size &&
-	       r->rcv.meta.crc == m->snap_crc;
-}
-
-static int start_receive(sn__raft *r, const sn__raft_msg *m, uint64_t from)
-{
-	sn_snapshot_meta meta = { m->index, m->log_term, m->snap_size,
-				  m->snap_crc, m->voters, m->n_voters };
-	int rv = sn__meta_copy(&r->rcv.meta, &r->rcv.voters, &meta);
-
-	if (rv)
-		return rv;
-	r->rcv.offset = 0;
-	r->rcv.crc = 0;
-	r->rcv.from = from;
-	return SN_OK;
-}
-
-int sn__raft_snapshot_resume(sn__raft *r, const sn_snapshot_meta *meta,
-			     uint64_t offset, uint32_t crc)
-{
-	int rv;
-
-	if (!meta || meta->index <= r->commit || offset >= meta->size)
-		return SN_OK; /* nothing to resume: a transfer starts at 0 */
-	rv = sn__meta_copy(&r->rcv.meta, &r->rcv.voters, meta);
-	if (rv)
-		return rv;
-	r->rcv.offset = offset;
-	r->rcv.crc = crc;
-	r->rcv.from = 0;
-	sn__log(SN_LOG_INFO, "raft %llu: resuming the transfer of snapshot "
-		"%llu at offset %llu of %llu", (unsigned long long)r->id,
-		(unsigned long long)meta->index, (unsigned long long)offset,
-		(unsigned long long)meta->size);
-	return SN_OK;
-}
-
 static void install(sn__raft *r)
 {
 	sn_snapshot_meta *meta = &r->rcv.meta;
@@ -330,8 +232,8 @@ static void install(sn__raft *r)
 	sn__log(SN_LOG_INFO, "raft %llu: installing snapshot %llu (term %llu)",
 		(unsigned long long)r->id, (unsigned long long)meta->index,
 		(unsigned long long)meta->term);
-	if (sn__meta_copy(&r->install, &r->install_voters, meta) ||
-	    sn__meta_copy(&r->snap, &r->snap_voters, meta))
+	if (sn__snap_meta_copy(&r->install, &r->install_voters, meta) ||
+	    sn__snap_meta_copy(&r->snap, &r->snap_voters, meta))
 		return;
 	sn__log_reset(&r->log, meta->index, meta->term);
 	if (r->commit < meta->index)
@@ -340,42 +242,21 @@ static void install(sn__raft *r)
 	r->rcv.meta.index = 0;
 }
 
-void sn__raft_on_snapshot(sn__raft *r, const sn__raft_msg *m, uint64_t from)
+void sn__raft_on_snapshot(sn__raft *r, const sn__raft_msg *m,
+			 uint64_t from)
 {
-	if (m->index <= r->commit) {
-		/* We hold all of it already. */
-		reply(r, from, m, m->snap_size, false, false);
+	sn_snapshot_meta meta = { m->index, m->log_term, m->snap_size,
+				  m->snap_crc, m->voters, m->n_voters };
+	sn__snap_verdict v;
+
+	if (sn__snap_rcv_chunk(&r->rcv, r->commit, &meta, m->offset,
+			       m->data, m->len, &v))
 		return;
-	}
-	if (!same_snapshot(r, m)) {
-		if (m->offset != 0) {
-			reply(r, from, m, 0, true, false);
-			return;
-		}
-		if (start_receive(r, m, from))
-			return;
-	}
-	if (m->offset != r->rcv.offset) {
-		/* A gap or a duplicate: say where to continue. */
-		reply(r, from, m, r->rcv.offset, true, true);
-		return;
-	}
-	if (emit_chunk(r, m))
-		return;
-	r->rcv.offset += m->len;
-	r->rcv.crc = sn__crc32c(r->rcv.crc, m->data, m->len);
-	if (r->rcv.offset < m->snap_size) {
-		reply(r, from, m, r->rcv.offset, false, true);
-		return;
-	}
-	if (r->rcv.crc != m->snap_crc) {
+	if (v.crc_failed)
 		sn__log(SN_LOG_WARN, "raft %llu: snapshot %llu from %llu fails "
 			"its CRC; starting over", (unsigned long long)r->id,
 			(unsigned long long)m->index, (unsigned long long)from);
-		r->rcv.meta.index = 0;
-		reply(r, from, m, 0, true, true);
-		return;
-	}
-	install(r);
-	reply(r, from, m, m->snap_size, false, true);
+	if (v.install)
+		install(r);
+	reply(r, from, m, v.hint, v.reject, v.after_persist);
 }

@@ -145,6 +145,9 @@ static int paxos_create(sn_engine **out, const sim_engine_args *a)
 	o.snapshot = a->snapshot;
 	o.snapshot_read = a->snapshot_read;
 	o.snapshot_userdata = a->snapshot_userdata;
+	o.snapshot_partial = a->partial;
+	o.snapshot_partial_offset = a->partial_offset;
+	o.snapshot_partial_crc = a->partial_crc;
 	return sn_paxos_new(out, &o);
 }
 

@@ -118,10 +118,13 @@ typedef struct sn_paxos_options {
 	sn_snapshot_read_fn snapshot_read;
 	void *snapshot_userdata;
 
-	/* A snapshot transfer interrupted by a restart: the partial snapshot
-	 * received so far, its durable length and the CRC32C of those bytes.
-	 * This version accepts them and starts any transfer from offset 0
-	 * (the partial file is rewritten from its start). */
+	/* A snapshot transfer that a restart interrupted (borrowed, copied),
+	 * or NULL: the first `snapshot_partial_offset` bytes of the snapshot
+	 * `snapshot_partial` are in its temporary file, with CRC32C
+	 * `snapshot_partial_crc` (sn_snapshot_writer_resume() finds them).
+	 * The member then asks its leader to continue there instead of at 0.
+	 * Ignored when its index is not above the recovered commit index, or
+	 * when the offset is not below the snapshot's size. */
 	const sn_snapshot_meta *snapshot_partial;
 	uint64_t snapshot_partial_offset;
 	uint32_t snapshot_partial_crc;
