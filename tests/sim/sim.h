@@ -374,7 +374,22 @@ typedef struct sim_stats {
 				     receiver restarted */
 	uint64_t writes, synced, dropped, early_acks; /* memstore */
 	uint64_t max_chunks;      /* most chunks in one install */
+	/* --metrics: the engine comparison of docs/engines.md */
+	uint64_t msgs;            /* messages put on the wire */
+	uint64_t commits;         /* entries committed (cluster-wide) */
+	sim_time end;             /* simulated time the run lasted */
+	uint64_t leader_crashes;  /* crashes that hit the leader */
 } sim_stats;
+
+/* Times from a leader's crash to the next leader, and to the next commit,
+ * in hundredths of the seed's election timeout. */
+#define SIM_MAX_SAMPLES 256
+typedef struct sim_samples {
+	sim_time since;    /* the crash, while waiting */
+	bool waiting_leader, waiting_commit;
+	sim_time elect[SIM_MAX_SAMPLES], recover[SIM_MAX_SAMPLES];
+	size_t n_elect, n_recover;
+} sim_samples;
 
 /* ---- the run parameters and the world ---- */
 typedef struct sim_params {
@@ -416,6 +431,7 @@ typedef struct sim {
 
 	sim_checker ck;
 	sim_stats stats;
+	sim_samples samples;
 	bool violated;
 	char reason[512];
 } sim;
@@ -424,8 +440,9 @@ typedef struct sim {
 void sim_derive_profile(sim_profile *pf, uint64_t seed, int n_nodes);
 /* Run one seed. Returns true when it passed; otherwise *reason holds the
  * first violation. *stats gets the run's counters. */
+/* `samples` may be NULL. */
 bool sim_run(const sim_params *p, char *reason, size_t cap, int *n_nodes,
-	     sim_stats *stats);
+	     sim_stats *stats, sim_samples *samples);
 
 /* sim_net.c */
 void sim_heap_push(sim *s, sim_event ev);

@@ -59,6 +59,13 @@ static bool same(const sim *s, const sim_entry *a, const sim_entry *b)
 				      : sim_entry_eq(a, b);
 }
 
+/* A duration in hundredths of the seed's election timeout. */
+static sim_time sim_timeouts(const sim *s, sim_time d)
+{
+	sim_time et = (sim_time)s->pf.tuning.election_ticks * SIM_TICK;
+	return et ? d * 100 / et : d;
+}
+
 static void seen_note(sim *s, uint64_t index, const sim_entry *e)
 {
 	sim_checker *c = ck(s);
@@ -244,6 +251,13 @@ static void check_election(sim *s, sim_node *n, const sn_engine_status *st)
 	c->reigns[lo].term = st->term;
 	c->reigns[lo].id = n->id;
 	c->n_reigns++;
+	if (s->samples.waiting_leader) {
+		sim_samples *x = &s->samples;
+		x->waiting_leader = false;
+		if (x->n_elect < SIM_MAX_SAMPLES)
+			x->elect[x->n_elect++] = sim_timeouts(s,
+				s->now - x->since);
+	}
 }
 
 /* Over the indexes the node still holds: those at or below its log's base
@@ -366,6 +380,14 @@ static void check_commit(sim *s, sim_node *n, const sn_engine_status *st)
 			return;
 		}
 		sim_log_append(&c->committed, m);
+		s->stats.commits++;
+		if (s->samples.waiting_commit) {
+			sim_samples *x = &s->samples;
+			x->waiting_commit = false;
+			if (x->n_recover < SIM_MAX_SAMPLES)
+				x->recover[x->n_recover++] = sim_timeouts(s,
+					s->now - x->since);
+		}
 		sm_extend(&c->commit_sm, &c->cap_commit_sm, &c->committed, i);
 		c->commit_term = sim_grow(c->commit_term, &c->cap_commit_term,
 					  i, sizeof *c->commit_term);

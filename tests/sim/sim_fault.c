@@ -69,6 +69,12 @@ static void crash_node(sim *s, sim_node *n, const char *why)
 				     3 * election_time(s));
 	sim_trace(s, "FAULT crash node %" PRIu64 " for %" PRIu64 "%s", n->id,
 		  down, why);
+	if (sim_find_leader(s) == n->idx && !s->samples.waiting_leader &&
+	    !s->samples.waiting_commit) {
+		s->stats.leader_crashes++;
+		s->samples.since = s->now;
+		s->samples.waiting_leader = s->samples.waiting_commit = true;
+	}
 	sim_node_crash(s, n);
 	sim_schedule(s, s->now + down, SIM_EV_RESTART, n->idx, n->gen, 0);
 }

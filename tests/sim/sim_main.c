@@ -25,7 +25,7 @@ static void usage(FILE *f)
 		"usage: senate-sim --engine NAME --seeds A-B [--nodes N] "
 		"[--steps K]\n"
 		"                  [--mutant NAME] [--snap-window N] [--reorder] "
-		"[--verbose]\n"
+		"[--metrics]\n                  [--verbose]\n"
 		"  --engine NAME    consensus engine: %s\n"
 		"  --seeds A-B      run seeds A..B (or one seed: --seeds A)\n"
 		"  --nodes N        cluster size 1..%d (default: 3..5 by seed)\n"
@@ -40,6 +40,9 @@ static void usage(FILE *f)
 		"                   default window; otherwise drawn by seed)\n"
 		"  --reorder        every message its own delay (links are "
 		"FIFO otherwise)\n"
+		"  --metrics        print throughput, messages per commit and "
+		"the times from a\n                   leader's crash to the next "
+		"leader and the next commit\n"
 		"  --verbose        print an event trace and the run's counters"
 		"\n");
 }
@@ -82,6 +85,7 @@ static bool parse_range(const char *s, uint64_t *a, uint64_t *b)
 typedef struct args {
 	sim_params p;
 	uint64_t first, last;
+	bool metrics;
 } args;
 
 static int parse(int argc, char **argv, args *a)
@@ -97,6 +101,10 @@ static int parse(int argc, char **argv, args *a)
 							      : NULL;
 		if (strcmp(opt, "--verbose") == 0) {
 			a->p.verbose = true;
+			continue;
+		}
+		if (strcmp(opt, "--metrics") == 0) {
+			a->metrics = true;
 			continue;
 		}
 		if (strcmp(opt, "--reorder") == 0) {
@@ -156,6 +164,59 @@ static void quiet(void *userdata, sn_log_level level, const char *msg)
 }
 
 /* Seeds that reached each snapshot situation, and totals. */
+/* --metrics: totals and samples over all seeds. */
+typedef struct metrics {
+	uint64_t msgs, commits, time, leader_crashes;
+	sim_time *elect, *recover;
+	size_t n_elect, n_recover;
+} metrics;
+
+static void add_samples(sim_time **v, size_t *n, const sim_time *x, size_t k)
+{
+	*v = realloc(*v, (*n + k + 1) * sizeof **v);
+	if (!*v) {
+		fprintf(stderr, "senate-sim: out of memory\n");
+		exit(2);
+	}
+	memcpy(*v + *n, x, k * sizeof *x);
+	*n += k;
+}
+
+static int cmp_time(const void *a, const void *b)
+{
+	sim_time x = *(const sim_time *)a, y = *(const sim_time *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* "p50 p90 p99 max" of v, in election timeouts. */
+static void percentiles(char *buf, size_t cap, sim_time *v, size_t n)
+{
+	if (!n) {
+		snprintf(buf, cap, "no samples");
+		return;
+	}
+	qsort(v, n, sizeof *v, cmp_time);
+	snprintf(buf, cap, "p50 %.2f, p90 %.2f, p99 %.2f, max %.2f (n=%zu)",
+		 v[n / 2] / 100.0, v[n * 9 / 10] / 100.0, v[n * 99 / 100] / 100.0,
+		 v[n - 1] / 100.0, n);
+}
+
+static void report_metrics(metrics *m)
+{
+	char e[128], r[128];
+
+	percentiles(e, sizeof e, m->elect, m->n_elect);
+	percentiles(r, sizeof r, m->recover, m->n_recover);
+	printf("metrics: %.1f commits per 1000 time units, %.1f messages per "
+	       "commit; %" PRIu64 " leader crashes: next leader after %s "
+	       "election timeouts; next commit after %s\n",
+	       m->time ? 1000.0 * (double)m->commits / (double)m->time : 0.0,
+	       m->commits ? (double)m->msgs / (double)m->commits : 0.0,
+	       m->leader_crashes, e, r);
+	free(m->elect);
+	free(m->recover);
+}
+
 typedef struct coverage {
 	uint64_t chunked, interrupted, resumed, finished, restart_resumed;
 	sim_stats total;
@@ -195,6 +256,7 @@ int main(int argc, char **argv)
 	args a = { 0 };
 	uint64_t violations = 0, seeds = 0;
 	coverage cov = { 0 };
+	metrics met = { 0 };
 	int rv = parse(argc, argv, &a);
 
 	if (rv)
@@ -206,9 +268,10 @@ int main(int argc, char **argv)
 		char reason[600];
 		int n_nodes;
 		sim_stats st;
+		sim_samples sm;
 		a.p.seed = seed;
 		seeds++;
-		if (!sim_run(&a.p, reason, sizeof reason, &n_nodes, &st)) {
+		if (!sim_run(&a.p, reason, sizeof reason, &n_nodes, &st, &sm)) {
 			violations++;
 			char extra[64] = "";
 			if (a.p.snap_window >= 0)
@@ -226,10 +289,21 @@ int main(int argc, char **argv)
 			fflush(stdout);
 		}
 		cover(&cov, &st);
+		met.msgs += st.msgs;
+		met.commits += st.commits;
+		met.time += st.end;
+		met.leader_crashes += st.leader_crashes;
+		add_samples(&met.elect, &met.n_elect, sm.elect, sm.n_elect);
+		add_samples(&met.recover, &met.n_recover, sm.recover,
+			    sm.n_recover);
 		if (seed == a.last)
 			break;
 	}
 	report_coverage(&cov, seeds);
+	if (a.metrics)
+		report_metrics(&met);
+	else
+		free(met.elect), free(met.recover);
 	printf("seeds: %" PRIu64 ", violations: %" PRIu64 "\n", seeds,
 	       violations);
 	return violations ? 1 : 0;

@@ -148,6 +148,7 @@ void sim_net_send(sim *s, int from, const sn_message *m)
 	bool chaos = !s->healing;
 	int cls;
 
+	s->stats.msgs++;
 	if (m->group != SIM_GROUP || m->from != s->nodes[from].id || !dst ||
 	    dst->idx == from) {
 		sim_violation(s, "node %" PRIu64 " sent a message with a bad "

@@ -370,7 +370,7 @@ static void trace_profile(sim *s)
 }
 
 bool sim_run(const sim_params *p, char *reason, size_t cap, int *n_nodes,
-	     sim_stats *stats)
+	     sim_stats *stats, sim_samples *samples)
 {
 	sim *s = calloc(1, sizeof *s);
 	bool ok;
@@ -400,7 +400,10 @@ bool sim_run(const sim_params *p, char *reason, size_t cap, int *n_nodes,
 	ok = !s->violated;
 	if (!ok)
 		snprintf(reason, cap, "%s", s->reason);
+	s->stats.end = s->now;
 	*stats = s->stats;
+	if (samples)
+		*samples = s->samples;
 	teardown(s);
 	return ok;
 }

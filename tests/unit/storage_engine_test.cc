@@ -1,5 +1,6 @@
 /*
- * storage_engine_test.cc - Raft engines on the real WAL, wired the way
+ * storage_engine_test.cc - engines (Raft and Multi-Paxos, the same test
+ * for each) on the real WAL, wired the way
  * <senate/sys/engine.h> says (send, write, send after persist, report
  * persisted, apply), with fdatasync failing for one member's directory:
  *
@@ -16,6 +17,7 @@
  */
 #include "wal_harness.h"
 
+#include <senate/paxos.h>
 #include <senate/raft.h>
 
 #include <atomic>
@@ -79,7 +81,7 @@ void OnWrite(void *ud, int status)
 	static_cast<Write *>(ud)->status = status;
 }
 
-class StorageEngine : public ::testing::Test {
+class StorageEngine : public ::testing::TestWithParam<std::string> {
 protected:
 	std::string root;
 	std::vector<uint64_t> voters{ 1, 2, 3 };
@@ -127,6 +129,20 @@ protected:
 		wo.segment_bytes = 64 << 10;
 		sn_storage_state s;
 		ASSERT_EQ(sn_wal_open(&m.st, &s, &wo), SN_OK) << sn_errmsg();
+		if (GetParam() == "paxos") {
+			sn_paxos_options o;
+			ASSERT_EQ(sn_paxos_options_init(&o, SN_PAXOS_OPTIONS_VERSION),
+				  SN_OK);
+			o.id = id;
+			o.voters = voters.data();
+			o.n_voters = voters.size();
+			o.seed = 7 * id;
+			o.hard_state = &s.hard_state;
+			o.entries = s.entries;
+			o.n_entries = s.n_entries;
+			ASSERT_EQ(sn_paxos_new(&m.e, &o), SN_OK) << sn_errmsg();
+			return;
+		}
 		sn_raft_options o;
 		ASSERT_EQ(sn_raft_options_init(&o, SN_RAFT_OPTIONS_VERSION), SN_OK);
 		o.id = id;
@@ -297,7 +313,7 @@ protected:
 	}
 };
 
-TEST_F(StorageEngine, FailedFsyncStopsAcknowledgementsAndLosesNothing)
+TEST_P(StorageEngine, FailedFsyncStopsAcknowledgementsAndLosesNothing)
 {
 	uint64_t leader = ElectLeader();
 	ASSERT_NE(leader, 0u);
@@ -367,5 +383,11 @@ TEST_F(StorageEngine, FailedFsyncStopsAcknowledgementsAndLosesNothing)
 		EXPECT_EQ(got.back(), "d");
 	}
 }
+
+INSTANTIATE_TEST_SUITE_P(Engines, StorageEngine,
+			 ::testing::Values("raft", "paxos"),
+			 [](const ::testing::TestParamInfo<std::string> &i) {
+				 return i.param;
+			 });
 
 } // namespace
