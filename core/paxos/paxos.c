@@ -156,7 +156,7 @@ static void paxos_destroy(sn_engine *e)
 
 	for (size_t i = 0; i < p->n_prs; i++) {
 		sn__free(p->prs[i].infl);
-		sn__free(p->prs[i].snap_voters);
+		sn__snap_send_free(&p->prs[i].snap);
 	}
 	sn__free(p->prs);
 	sn__plog_free(&p->log);

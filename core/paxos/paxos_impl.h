@@ -16,6 +16,7 @@
 
 #include "../base/engine_impl.h"
 #include "../base/snap_rcv.h"
+#include "../base/snap_send.h"
 #include "paxos_msg.h"
 
 /* ---- the acceptor's log ---- */
@@ -82,12 +83,7 @@ typedef struct sn__pprogress {
 	uint64_t read_ack;
 	sn__pinflight *infl;
 	size_t infl_start, infl_count, infl_bytes;
-	/* SNAPSHOT state */
-	sn_snapshot_meta snap;
-	uint64_t *snap_voters;
-	uint64_t snap_sent, snap_acked, snap_acked_at_hb;
-	unsigned snap_stalls;
-	uint64_t snap_rewound;
+	sn__snap_send snap; /* SNAPSHOT state: the transfer */
 } sn__pprogress;
 
 /* A slot learned in phase 1: the value with the highest ballot reported. */

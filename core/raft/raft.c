@@ -152,7 +152,7 @@ static void raft_destroy(sn_engine *e)
 
 	for (size_t i = 0; i < r->n_prs; i++) {
 		sn__free(r->prs[i].infl);
-		sn__free(r->prs[i].snap_voters);
+		sn__snap_send_free(&r->prs[i].snap);
 	}
 	sn__free(r->prs);
 	sn__log_free(&r->log);

@@ -12,6 +12,7 @@
 
 #include "../base/engine_impl.h"
 #include "../base/snap_rcv.h"
+#include "../base/snap_send.h"
 #include "raft_msg.h"
 
 /* ---- the log ---- */
@@ -50,15 +51,7 @@ typedef struct sn__progress {
 	uint64_t id;
 	uint64_t match, next;
 	int state;
-	/* SNAPSHOT state: the snapshot being streamed and the window. */
-	sn_snapshot_meta snap; /* kept until the transfer ends, so a newer
-				  snapshot does not restart it */
-	uint64_t *snap_voters;
-	uint64_t snap_sent;    /* next offset to send */
-	uint64_t snap_acked;   /* bytes the follower reported durable */
-	uint64_t snap_acked_at_hb; /* snap_acked at the last heartbeat */
-	unsigned snap_stalls;  /* heartbeats since without progress */
-	uint64_t snap_rewound; /* offset last resent from, UINT64_MAX none */
+	sn__snap_send snap;  /* SNAPSHOT state: the transfer */
 	bool probe_sent;     /* PROBE: one append outstanding */
 	bool recent_active;  /* heard from since the last quorum check */
 	int8_t vote;         /* election tally: -1 none, 0 reject, 1 grant */
