@@ -17,6 +17,7 @@
 #include "../base/engine_impl.h"
 #include "../base/snap_rcv.h"
 #include "../base/snap_send.h"
+#include "../base/msgq.h"
 #include "paxos_msg.h"
 
 /* ---- the acceptor's log ---- */
@@ -100,11 +101,6 @@ typedef struct sn__pread {
 	uint64_t round; /* 0: waiting for recovery to end */
 } sn__pread;
 
-typedef struct sn__pmsgs {
-	sn_message *v;
-	size_t n, cap;
-} sn__pmsgs;
-
 typedef struct sn__paxos {
 	sn_engine base;
 
@@ -147,17 +143,12 @@ typedef struct sn__paxos {
 	size_t n_reads, cap_reads;
 	uint64_t read_round;
 
-	/* output being accumulated */
-	sn__pmsgs out, out_after;
-	sn_read_state *out_reads;
-	size_t n_out_reads, cap_out_reads;
+	/* output: messages and reads, accumulated and handed out */
+	sn__outbox ob;
 	sn_hard_state prev_hs;
 
 	/* the ready handed out, alive until advance */
 	bool ready_pending;
-	sn__pmsgs rd_msgs, rd_after;
-	sn_read_state *rd_reads;
-	size_t n_rd_reads, cap_rd_reads;
 	sn_entry *rd_ents, *rd_committed;
 	size_t cap_rd_ents, cap_rd_committed;
 

@@ -13,6 +13,7 @@
 #include "../base/engine_impl.h"
 #include "../base/snap_rcv.h"
 #include "../base/snap_send.h"
+#include "../base/msgq.h"
 #include "raft_msg.h"
 
 /* ---- the log ---- */
@@ -68,12 +69,6 @@ typedef struct sn__read {
 	uint64_t round; /* 0: waiting for the leader's first commit */
 } sn__read;
 
-/* A growable array of encoded messages. */
-typedef struct sn__msgs {
-	sn_message *v;
-	size_t n, cap;
-} sn__msgs;
-
 typedef struct sn__raft {
 	sn_engine base;
 
@@ -104,17 +99,12 @@ typedef struct sn__raft {
 	size_t n_reads, cap_reads;
 	uint64_t read_round;
 
-	/* output being accumulated */
-	sn__msgs out, out_after;
-	sn_read_state *out_reads;
-	size_t n_out_reads, cap_out_reads;
+	/* output: messages and reads, accumulated and handed out */
+	sn__outbox ob;
 	sn_hard_state prev_hs;
 
 	/* the ready handed out, alive until advance */
 	bool ready_pending;
-	sn__msgs rd_msgs, rd_after;
-	sn_read_state *rd_reads;
-	size_t n_rd_reads, cap_rd_reads;
 	sn_entry *rd_ents, *rd_committed;
 	size_t cap_rd_ents, cap_rd_committed;
 
