@@ -141,7 +141,7 @@ static void paxos_destroy(sn_engine *e)
 	sn__paxos *p = (sn__paxos *)e;
 
 	for (size_t i = 0; i < p->n_prs; i++) {
-		sn__free(p->prs[i].infl);
+		sn__inflights_free(&p->prs[i].infl);
 		sn__snap_send_free(&p->prs[i].snap);
 	}
 	sn__free(p->prs);
@@ -211,9 +211,7 @@ static int init_voters(sn__paxos *p, const sn_paxos_options *o)
 		p->prs[i].id = ids[i];
 		if (ids[i] == o->id)
 			p->self = i;
-		p->prs[i].infl = sn__calloc(p->max_inflight_msgs,
-					    sizeof *p->prs[i].infl);
-		if (!p->prs[i].infl) {
+		if (sn__inflights_init(&p->prs[i].infl, p->max_inflight_msgs)) {
 			sn__free(ids);
 			return sn__err(SN_ENOMEM, "sn_paxos_new: no memory");
 		}

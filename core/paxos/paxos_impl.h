@@ -18,6 +18,7 @@
 #include "../base/snap_rcv.h"
 #include "../base/snap_send.h"
 #include "../base/msgq.h"
+#include "../base/inflights.h"
 #include "paxos_msg.h"
 
 /* ---- the acceptor's log ---- */
@@ -66,11 +67,6 @@ void sn__plog_free(sn__plog *l);
 enum { SN__PR_PROBE = 0, SN__PR_REPLICATE = 1, SN__PR_SNAPSHOT = 2 };
 enum { SN__PROM_NONE = 0, SN__PROM_DONE = 1, SN__PROM_REJECTED = 2 };
 
-typedef struct sn__pinflight {
-	uint64_t last;
-	size_t bytes;
-} sn__pinflight;
-
 typedef struct sn__pprogress {
 	uint64_t id;
 	/* phase 1 */
@@ -82,8 +78,7 @@ typedef struct sn__pprogress {
 	bool probe_sent;
 	bool recent_active;
 	uint64_t read_ack;
-	sn__pinflight *infl;
-	size_t infl_start, infl_count, infl_bytes;
+	sn__inflights infl;  /* REPLICATE: the window */
 	sn__snap_send snap; /* SNAPSHOT state: the transfer */
 } sn__pprogress;
 

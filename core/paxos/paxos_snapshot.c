@@ -58,7 +58,7 @@ static int start_transfer(sn__paxos *p, sn__pprogress *pr)
 		return rv;
 	pr->state = SN__PR_SNAPSHOT;
 	pr->probe_sent = false;
-	pr->infl_start = pr->infl_count = pr->infl_bytes = 0;
+	sn__inflights_reset(&pr->infl);
 	sn__log(SN_LOG_INFO, "paxos %llu: sending snapshot %llu (%llu bytes) "
 		"to %llu", (unsigned long long)p->id,
 		(unsigned long long)p->snap.index,

@@ -137,7 +137,7 @@ static void raft_destroy(sn_engine *e)
 	sn__raft *r = (sn__raft *)e;
 
 	for (size_t i = 0; i < r->n_prs; i++) {
-		sn__free(r->prs[i].infl);
+		sn__inflights_free(&r->prs[i].infl);
 		sn__snap_send_free(&r->prs[i].snap);
 	}
 	sn__free(r->prs);
@@ -212,9 +212,7 @@ static int raft_init(sn__raft *r, const sn_raft_options *o)
 		r->prs[i].id = o->voters[i];
 		if (o->voters[i] == o->id)
 			r->self = i;
-		r->prs[i].infl = sn__calloc(r->max_inflight_msgs,
-					    sizeof *r->prs[i].infl);
-		if (!r->prs[i].infl)
+		if (sn__inflights_init(&r->prs[i].infl, r->max_inflight_msgs))
 			return sn__err(SN_ENOMEM, "sn_raft_new: no memory");
 	}
 	rv = restore_log(r, o);

@@ -14,6 +14,7 @@
 #include "../base/snap_rcv.h"
 #include "../base/snap_send.h"
 #include "../base/msgq.h"
+#include "../base/inflights.h"
 #include "raft_msg.h"
 
 /* ---- the log ---- */
@@ -43,11 +44,6 @@ void sn__log_free(sn__raft_log *l);
 /* ---- per-follower replication progress ---- */
 enum { SN__PR_PROBE = 0, SN__PR_REPLICATE = 1, SN__PR_SNAPSHOT = 2 };
 
-typedef struct sn__inflight {
-	uint64_t last;  /* last index carried by the message */
-	size_t bytes;   /* entry bytes carried */
-} sn__inflight;
-
 typedef struct sn__progress {
 	uint64_t id;
 	uint64_t match, next;
@@ -57,9 +53,7 @@ typedef struct sn__progress {
 	bool recent_active;  /* heard from since the last quorum check */
 	int8_t vote;         /* election tally: -1 none, 0 reject, 1 grant */
 	uint64_t read_ack;   /* highest read round acknowledged */
-	sn__inflight *infl;  /* ring of max_inflight_msgs */
-	size_t infl_start, infl_count;
-	size_t infl_bytes;
+	sn__inflights infl;  /* REPLICATE: the window */
 } sn__progress;
 
 /* A read waiting for its quorum round. */
@@ -168,7 +162,6 @@ void sn__raft_commit_to(sn__raft *r, uint64_t commit);
 int sn__raft_propose(sn_engine *e, uint64_t *index_out, const void *data,
 		     size_t len);
 void sn__raft_persisted(sn_engine *e, uint64_t index, uint64_t term);
-bool sn__inflights_full(const sn__raft *r, const sn__progress *pr);
 
 /* raft_read.c */
 int sn__raft_read_index(sn_engine *e, uint64_t ctx);

@@ -56,7 +56,7 @@ static int start_transfer(sn__raft *r, sn__progress *pr)
 		return rv;
 	pr->state = SN__PR_SNAPSHOT;
 	pr->probe_sent = false;
-	pr->infl_start = pr->infl_count = pr->infl_bytes = 0;
+	sn__inflights_reset(&pr->infl);
 	sn__log(SN_LOG_INFO, "raft %llu: sending snapshot %llu (%llu bytes) "
 		"to %llu", (unsigned long long)r->id,
 		(unsigned long long)r->snap.index,
