@@ -3,20 +3,6 @@
 
 #include <stdlib.h>
 
-static void msgs_free(sn__pmsgs *q)
-{
-	for (size_t i = 0; i < q->n; i++)
-		sn__free((void *)q->v[i].data);
-	q->n = 0;
-}
-
-static void msgs_swap(sn__pmsgs *a, sn__pmsgs *b)
-{
-	sn__pmsgs t = *a;
-	*a = *b;
-	*b = t;
-}
-
 int sn_paxos_options_init(sn_paxos_options *opts, unsigned version)
 {
 	if (!opts || version != SN_PAXOS_OPTIONS_VERSION)
@@ -155,24 +141,15 @@ static void paxos_destroy(sn_engine *e)
 	sn__paxos *p = (sn__paxos *)e;
 
 	for (size_t i = 0; i < p->n_prs; i++) {
-		sn__free(p->prs[i].infl);
-		sn__free(p->prs[i].snap_voters);
+		sn__inflights_free(&p->prs[i].infl);
+		sn__snap_send_free(&p->prs[i].snap);
 	}
 	sn__free(p->prs);
 	sn__plog_free(&p->log);
 	sn__paxos_rec_free(p);
 	sn__free(p->rec);
 	sn__free(p->reads);
-	msgs_free(&p->out);
-	msgs_free(&p->out_after);
-	msgs_free(&p->rd_msgs);
-	msgs_free(&p->rd_after);
-	sn__free(p->out.v);
-	sn__free(p->out_after.v);
-	sn__free(p->rd_msgs.v);
-	sn__free(p->rd_after.v);
-	sn__free(p->out_reads);
-	sn__free(p->rd_reads);
+	sn__outbox_free(&p->ob);
 	sn__free(p->rd_ents);
 	sn__free(p->rd_committed);
 	sn__paxos_snapshot_free(p);
@@ -234,9 +211,7 @@ static int init_voters(sn__paxos *p, const sn_paxos_options *o)
 		p->prs[i].id = ids[i];
 		if (ids[i] == o->id)
 			p->self = i;
-		p->prs[i].infl = sn__calloc(p->max_inflight_msgs,
-					    sizeof *p->prs[i].infl);
-		if (!p->prs[i].infl) {
+		if (sn__inflights_init(&p->prs[i].infl, p->max_inflight_msgs)) {
 			sn__free(ids);
 			return sn__err(SN_ENOMEM, "sn_paxos_new: no memory");
 		}
@@ -314,8 +289,8 @@ static int paxos_has_ready(const sn_engine *e)
 
 	if (p->ready_pending)
 		return 0;
-	return p->out.n || p->out_after.n || p->n_out_reads ||
-	       p->rcv.n_out || p->install.index || p->bcast_pending ||
+	return sn__outbox_pending(&p->ob) || p->rcv.n_out ||
+	       p->install.index || p->bcast_pending ||
 	       apply_to(p) > p->applied ||
 	       p->log.unstable <= sn__plog_last(&p->log) || hs_changed(p);
 }
@@ -332,21 +307,6 @@ static int copy_entries(sn__paxos *p, sn_entry **dst, size_t *cap,
 		(*dst)[i] = *sn__plog_at(&p->log, from + i);
 	*n_out = n;
 	return SN_OK;
-}
-
-static void swap_reads(sn__paxos *p, sn_ready *rd)
-{
-	sn_read_state *reads = p->out_reads;
-	size_t cap = p->cap_out_reads;
-
-	p->out_reads = p->rd_reads;
-	p->cap_out_reads = p->cap_rd_reads;
-	p->rd_reads = reads;
-	p->cap_rd_reads = cap;
-	p->n_rd_reads = p->n_out_reads;
-	p->n_out_reads = 0;
-	rd->reads = p->rd_reads;
-	rd->n_reads = p->n_rd_reads;
 }
 
 /* Record what this ready writes, to tell which write a later
@@ -424,13 +384,7 @@ static int paxos_ready(sn_engine *e, sn_ready *rd)
 	rd->has_hard_state = hs_changed(p);
 	p->prev_hs = (sn_hard_state){ p->promised, p->promised_to, p->commit };
 
-	msgs_swap(&p->out, &p->rd_msgs);
-	msgs_swap(&p->out_after, &p->rd_after);
-	rd->messages = p->rd_msgs.v;
-	rd->n_messages = p->rd_msgs.n;
-	rd->messages_after_persist = p->rd_after.v;
-	rd->n_messages_after_persist = p->rd_after.n;
-	swap_reads(p, rd);
+	sn__outbox_ready(&p->ob, rd);
 
 	sn__snap_rcv_ready(&p->rcv, &rd->snapshot_chunks,
 			   &rd->n_snapshot_chunks);
@@ -445,9 +399,7 @@ static void paxos_advance(sn_engine *e)
 
 	if (!p->ready_pending)
 		return;
-	msgs_free(&p->rd_msgs);
-	msgs_free(&p->rd_after);
-	p->n_rd_reads = 0;
+	sn__outbox_advance(&p->ob);
 	sn__snap_rcv_advance(&p->rcv);
 	sn__free(p->rd_install_voters);
 	p->rd_install_voters = NULL;

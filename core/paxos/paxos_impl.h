@@ -16,6 +16,9 @@
 
 #include "../base/engine_impl.h"
 #include "../base/snap_rcv.h"
+#include "../base/snap_send.h"
+#include "../base/msgq.h"
+#include "../base/inflights.h"
 #include "paxos_msg.h"
 
 /* ---- the acceptor's log ---- */
@@ -64,11 +67,6 @@ void sn__plog_free(sn__plog *l);
 enum { SN__PR_PROBE = 0, SN__PR_REPLICATE = 1, SN__PR_SNAPSHOT = 2 };
 enum { SN__PROM_NONE = 0, SN__PROM_DONE = 1, SN__PROM_REJECTED = 2 };
 
-typedef struct sn__pinflight {
-	uint64_t last;
-	size_t bytes;
-} sn__pinflight;
-
 typedef struct sn__pprogress {
 	uint64_t id;
 	/* phase 1 */
@@ -80,14 +78,8 @@ typedef struct sn__pprogress {
 	bool probe_sent;
 	bool recent_active;
 	uint64_t read_ack;
-	sn__pinflight *infl;
-	size_t infl_start, infl_count, infl_bytes;
-	/* SNAPSHOT state */
-	sn_snapshot_meta snap;
-	uint64_t *snap_voters;
-	uint64_t snap_sent, snap_acked, snap_acked_at_hb;
-	unsigned snap_stalls;
-	uint64_t snap_rewound;
+	sn__inflights infl;  /* REPLICATE: the window */
+	sn__snap_send snap; /* SNAPSHOT state: the transfer */
 } sn__pprogress;
 
 /* A slot learned in phase 1: the value with the highest ballot reported. */
@@ -103,11 +95,6 @@ typedef struct sn__pread {
 	uint64_t index;
 	uint64_t round; /* 0: waiting for recovery to end */
 } sn__pread;
-
-typedef struct sn__pmsgs {
-	sn_message *v;
-	size_t n, cap;
-} sn__pmsgs;
 
 typedef struct sn__paxos {
 	sn_engine base;
@@ -151,17 +138,12 @@ typedef struct sn__paxos {
 	size_t n_reads, cap_reads;
 	uint64_t read_round;
 
-	/* output being accumulated */
-	sn__pmsgs out, out_after;
-	sn_read_state *out_reads;
-	size_t n_out_reads, cap_out_reads;
+	/* output: messages and reads, accumulated and handed out */
+	sn__outbox ob;
 	sn_hard_state prev_hs;
 
 	/* the ready handed out, alive until advance */
 	bool ready_pending;
-	sn__pmsgs rd_msgs, rd_after;
-	sn_read_state *rd_reads;
-	size_t n_rd_reads, cap_rd_reads;
 	sn_entry *rd_ents, *rd_committed;
 	size_t cap_rd_ents, cap_rd_committed;
 

@@ -12,10 +12,8 @@
 
 static void emit_read(sn__paxos *p, uint64_t ctx, uint64_t index, int status)
 {
-	if (sn__grow((void **)&p->out_reads, &p->cap_out_reads,
-		     p->n_out_reads + 1, sizeof *p->out_reads))
-		return; /* out of memory: the caller's read times out */
-	p->out_reads[p->n_out_reads++] = (sn_read_state){ ctx, index, status };
+	/* Out of memory drops it: the caller's read times out. */
+	sn__outbox_read(&p->ob, ctx, index, status);
 }
 
 static bool serving(const sn__paxos *p)

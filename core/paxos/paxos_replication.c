@@ -22,41 +22,21 @@ static uint64_t max_u64(uint64_t a, uint64_t b)
 
 static bool inflights_full(const sn__paxos *p, const sn__pprogress *pr)
 {
-	return pr->infl_count >= p->max_inflight_msgs ||
-	       pr->infl_bytes >= p->max_inflight_bytes;
-}
-
-static void inflights_add(sn__paxos *p, sn__pprogress *pr, uint64_t last,
-			  size_t bytes)
-{
-	size_t slot = (pr->infl_start + pr->infl_count) % p->max_inflight_msgs;
-
-	pr->infl[slot] = (sn__pinflight){ last, bytes };
-	pr->infl_count++;
-	pr->infl_bytes += bytes;
-}
-
-static void inflights_free_to(sn__paxos *p, sn__pprogress *pr, uint64_t upto)
-{
-	while (pr->infl_count && pr->infl[pr->infl_start].last <= upto) {
-		pr->infl_bytes -= pr->infl[pr->infl_start].bytes;
-		pr->infl_start = (pr->infl_start + 1) % p->max_inflight_msgs;
-		pr->infl_count--;
-	}
+	return sn__inflights_full(&pr->infl, p->max_inflight_bytes);
 }
 
 static void become_probe(sn__pprogress *pr)
 {
 	pr->state = SN__PR_PROBE;
 	pr->probe_sent = false;
-	pr->infl_start = pr->infl_count = pr->infl_bytes = 0;
+	sn__inflights_reset(&pr->infl);
 }
 
 static void become_replicate(sn__pprogress *pr)
 {
 	pr->state = SN__PR_REPLICATE;
 	pr->next = pr->match + 1;
-	pr->infl_start = pr->infl_count = pr->infl_bytes = 0;
+	sn__inflights_reset(&pr->infl);
 }
 
 static bool paused(const sn__paxos *p, const sn__pprogress *pr)
@@ -166,7 +146,7 @@ void sn__paxos_send_accept(sn__paxos *p, sn__pprogress *pr, bool send_empty)
 		return;
 	if (pr->state == SN__PR_REPLICATE && n) {
 		pr->next += n;
-		inflights_add(p, pr, pr->next - 1, bytes);
+		sn__inflights_add(&pr->infl, pr->next - 1, bytes);
 	} else if (pr->state == SN__PR_PROBE) {
 		pr->probe_sent = true;
 	}
@@ -305,7 +285,7 @@ void sn__paxos_on_accepted(sn__paxos *p, const sn__paxos_msg *m,
 		if (pr->state == SN__PR_PROBE)
 			become_replicate(pr);
 		else if (pr->state == SN__PR_REPLICATE)
-			inflights_free_to(p, pr, match);
+			sn__inflights_free_to(&pr->infl, match);
 		else if (pr->match >= p->log.offset)
 			become_probe(pr); /* caught up without the snapshot */
 		if (sn__paxos_maybe_commit(p))
@@ -332,8 +312,7 @@ void sn__paxos_on_heartbeat_response(sn__paxos *p, const sn__paxos_msg *m,
 		pr->probe_sent = false;
 		/* A full window with no acks: let one more message probe. */
 		if (pr->state == SN__PR_REPLICATE && inflights_full(p, pr))
-			inflights_free_to(p, pr,
-					  pr->infl[pr->infl_start].last);
+			sn__inflights_free_first(&pr->infl);
 		if (pr->match < sn__plog_last(&p->log))
 			sn__paxos_send_accept(p, pr, true);
 	}

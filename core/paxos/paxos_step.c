@@ -5,20 +5,13 @@
 int sn__paxos_send(sn__paxos *p, bool after_persist, uint64_t to,
 		   const sn__paxos_msg *m)
 {
-	sn__pmsgs *q = after_persist ? &p->out_after : &p->out;
-	size_t size = sn__paxos_msg_size(m);
 	uint8_t *buf;
-	int rv;
+	int rv = sn__outbox_msg(&p->ob, after_persist, "paxos", p->group,
+				p->id, to, sn__paxos_msg_size(m), &buf);
 
-	rv = sn__grow((void **)&q->v, &q->cap, q->n + 1, sizeof *q->v);
-	if (rv)
-		return rv;
-	buf = sn__malloc(size);
-	if (!buf)
-		return sn__err(SN_ENOMEM, "paxos: no memory for a message");
-	sn__paxos_msg_encode(m, buf);
-	q->v[q->n++] = (sn_message){ p->group, p->id, to, buf, size };
-	return SN_OK;
+	if (rv == SN_OK)
+		sn__paxos_msg_encode(m, buf);
+	return rv;
 }
 
 static int drop(sn__paxos *p, const sn_message *m, const char *why)

@@ -1,20 +1,6 @@
 /* Raft engine: life cycle, options, and the ready/advance hand-off. */
 #include "raft_impl.h"
 
-static void msgs_free(sn__msgs *q)
-{
-	for (size_t i = 0; i < q->n; i++)
-		sn__free((void *)q->v[i].data);
-	q->n = 0;
-}
-
-static void msgs_swap(sn__msgs *a, sn__msgs *b)
-{
-	sn__msgs t = *a;
-	*a = *b;
-	*b = t;
-}
-
 /* Bytes of the options struct that `version` has (0: unknown version). */
 static size_t options_size(unsigned version)
 {
@@ -151,22 +137,13 @@ static void raft_destroy(sn_engine *e)
 	sn__raft *r = (sn__raft *)e;
 
 	for (size_t i = 0; i < r->n_prs; i++) {
-		sn__free(r->prs[i].infl);
-		sn__free(r->prs[i].snap_voters);
+		sn__inflights_free(&r->prs[i].infl);
+		sn__snap_send_free(&r->prs[i].snap);
 	}
 	sn__free(r->prs);
 	sn__log_free(&r->log);
 	sn__free(r->reads);
-	msgs_free(&r->out);
-	msgs_free(&r->out_after);
-	msgs_free(&r->rd_msgs);
-	msgs_free(&r->rd_after);
-	sn__free(r->out.v);
-	sn__free(r->out_after.v);
-	sn__free(r->rd_msgs.v);
-	sn__free(r->rd_after.v);
-	sn__free(r->out_reads);
-	sn__free(r->rd_reads);
+	sn__outbox_free(&r->ob);
 	sn__free(r->rd_ents);
 	sn__free(r->rd_committed);
 	sn__raft_snapshot_free(r);
@@ -235,9 +212,7 @@ static int raft_init(sn__raft *r, const sn_raft_options *o)
 		r->prs[i].id = o->voters[i];
 		if (o->voters[i] == o->id)
 			r->self = i;
-		r->prs[i].infl = sn__calloc(r->max_inflight_msgs,
-					    sizeof *r->prs[i].infl);
-		if (!r->prs[i].infl)
+		if (sn__inflights_init(&r->prs[i].infl, r->max_inflight_msgs))
 			return sn__err(SN_ENOMEM, "sn_raft_new: no memory");
 	}
 	rv = restore_log(r, o);
@@ -278,8 +253,8 @@ static int raft_has_ready(const sn_engine *e)
 
 	if (r->ready_pending)
 		return 0;
-	return r->out.n || r->out_after.n || r->n_out_reads ||
-	       r->rcv.n_out || r->install.index ||
+	return sn__outbox_pending(&r->ob) || r->rcv.n_out ||
+	       r->install.index ||
 	       r->bcast_pending || apply_to > r->applied ||
 	       r->log.unstable <= sn__log_last(&r->log) ||
 	       r->prev_hs.term != r->term || r->prev_hs.vote != r->vote ||
@@ -306,8 +281,6 @@ static int raft_ready(sn_engine *e, sn_ready *rd)
 {
 	sn__raft *r = (sn__raft *)e;
 	uint64_t last, apply_to;
-	sn_read_state *reads;
-	size_t cap;
 	int rv;
 
 	memset(rd, 0, sizeof *rd);
@@ -344,23 +317,7 @@ static int raft_ready(sn_engine *e, sn_ready *rd)
 			     r->prev_hs.commit != r->commit;
 	r->prev_hs = (sn_hard_state){ r->term, r->vote, r->commit };
 
-	msgs_swap(&r->out, &r->rd_msgs);
-	msgs_swap(&r->out_after, &r->rd_after);
-	rd->messages = r->rd_msgs.v;
-	rd->n_messages = r->rd_msgs.n;
-	rd->messages_after_persist = r->rd_after.v;
-	rd->n_messages_after_persist = r->rd_after.n;
-
-	reads = r->out_reads;
-	cap = r->cap_out_reads;
-	r->out_reads = r->rd_reads;
-	r->cap_out_reads = r->cap_rd_reads;
-	r->rd_reads = reads;
-	r->cap_rd_reads = cap;
-	r->n_rd_reads = r->n_out_reads;
-	r->n_out_reads = 0;
-	rd->reads = r->rd_reads;
-	rd->n_reads = r->n_rd_reads;
+	sn__outbox_ready(&r->ob, rd);
 
 	sn__snap_rcv_ready(&r->rcv, &rd->snapshot_chunks,
 			   &rd->n_snapshot_chunks);
@@ -383,9 +340,7 @@ static void raft_advance(sn_engine *e)
 
 	if (!r->ready_pending)
 		return;
-	msgs_free(&r->rd_msgs);
-	msgs_free(&r->rd_after);
-	r->n_rd_reads = 0;
+	sn__outbox_advance(&r->ob);
 	sn__snap_rcv_advance(&r->rcv);
 	sn__free(r->rd_install_voters);
 	r->rd_install_voters = NULL;

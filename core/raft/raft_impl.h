@@ -12,6 +12,9 @@
 
 #include "../base/engine_impl.h"
 #include "../base/snap_rcv.h"
+#include "../base/snap_send.h"
+#include "../base/msgq.h"
+#include "../base/inflights.h"
 #include "raft_msg.h"
 
 /* ---- the log ---- */
@@ -41,31 +44,16 @@ void sn__log_free(sn__raft_log *l);
 /* ---- per-follower replication progress ---- */
 enum { SN__PR_PROBE = 0, SN__PR_REPLICATE = 1, SN__PR_SNAPSHOT = 2 };
 
-typedef struct sn__inflight {
-	uint64_t last;  /* last index carried by the message */
-	size_t bytes;   /* entry bytes carried */
-} sn__inflight;
-
 typedef struct sn__progress {
 	uint64_t id;
 	uint64_t match, next;
 	int state;
-	/* SNAPSHOT state: the snapshot being streamed and the window. */
-	sn_snapshot_meta snap; /* kept until the transfer ends, so a newer
-				  snapshot does not restart it */
-	uint64_t *snap_voters;
-	uint64_t snap_sent;    /* next offset to send */
-	uint64_t snap_acked;   /* bytes the follower reported durable */
-	uint64_t snap_acked_at_hb; /* snap_acked at the last heartbeat */
-	unsigned snap_stalls;  /* heartbeats since without progress */
-	uint64_t snap_rewound; /* offset last resent from, UINT64_MAX none */
+	sn__snap_send snap;  /* SNAPSHOT state: the transfer */
 	bool probe_sent;     /* PROBE: one append outstanding */
 	bool recent_active;  /* heard from since the last quorum check */
 	int8_t vote;         /* election tally: -1 none, 0 reject, 1 grant */
 	uint64_t read_ack;   /* highest read round acknowledged */
-	sn__inflight *infl;  /* ring of max_inflight_msgs */
-	size_t infl_start, infl_count;
-	size_t infl_bytes;
+	sn__inflights infl;  /* REPLICATE: the window */
 } sn__progress;
 
 /* A read waiting for its quorum round. */
@@ -74,12 +62,6 @@ typedef struct sn__read {
 	uint64_t index;
 	uint64_t round; /* 0: waiting for the leader's first commit */
 } sn__read;
-
-/* A growable array of encoded messages. */
-typedef struct sn__msgs {
-	sn_message *v;
-	size_t n, cap;
-} sn__msgs;
 
 typedef struct sn__raft {
 	sn_engine base;
@@ -111,17 +93,12 @@ typedef struct sn__raft {
 	size_t n_reads, cap_reads;
 	uint64_t read_round;
 
-	/* output being accumulated */
-	sn__msgs out, out_after;
-	sn_read_state *out_reads;
-	size_t n_out_reads, cap_out_reads;
+	/* output: messages and reads, accumulated and handed out */
+	sn__outbox ob;
 	sn_hard_state prev_hs;
 
 	/* the ready handed out, alive until advance */
 	bool ready_pending;
-	sn__msgs rd_msgs, rd_after;
-	sn_read_state *rd_reads;
-	size_t n_rd_reads, cap_rd_reads;
 	sn_entry *rd_ents, *rd_committed;
 	size_t cap_rd_ents, cap_rd_committed;
 
@@ -185,7 +162,6 @@ void sn__raft_commit_to(sn__raft *r, uint64_t commit);
 int sn__raft_propose(sn_engine *e, uint64_t *index_out, const void *data,
 		     size_t len);
 void sn__raft_persisted(sn_engine *e, uint64_t index, uint64_t term);
-bool sn__inflights_full(const sn__raft *r, const sn__progress *pr);
 
 /* raft_read.c */
 int sn__raft_read_index(sn_engine *e, uint64_t ctx);

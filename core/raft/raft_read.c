@@ -3,10 +3,8 @@
 
 static void emit_read(sn__raft *r, uint64_t ctx, uint64_t index, int status)
 {
-	if (sn__grow((void **)&r->out_reads, &r->cap_out_reads,
-		     r->n_out_reads + 1, sizeof *r->out_reads))
-		return; /* out of memory: the caller's read times out */
-	r->out_reads[r->n_out_reads++] = (sn_read_state){ ctx, index, status };
+	/* Out of memory drops it: the caller's read times out. */
+	sn__outbox_read(&r->ob, ctx, index, status);
 }
 
 static bool committed_in_term(const sn__raft *r)

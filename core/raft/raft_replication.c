@@ -11,49 +11,23 @@ static uint64_t min_u64(uint64_t a, uint64_t b)
 
 /* ---- in-flight window of one follower ---- */
 
-bool sn__inflights_full(const sn__raft *r, const sn__progress *pr)
+static bool inflights_full(const sn__raft *r, const sn__progress *pr)
 {
-	return pr->infl_count >= r->max_inflight_msgs ||
-	       pr->infl_bytes >= r->max_inflight_bytes;
-}
-
-static void inflights_add(sn__raft *r, sn__progress *pr, uint64_t last,
-			  size_t bytes)
-{
-	size_t slot = (pr->infl_start + pr->infl_count) % r->max_inflight_msgs;
-
-	pr->infl[slot] = (sn__inflight){ last, bytes };
-	pr->infl_count++;
-	pr->infl_bytes += bytes;
-}
-
-/* Forget messages whose entries are all acknowledged (index <= upto). */
-static void inflights_free_to(sn__raft *r, sn__progress *pr, uint64_t upto)
-{
-	while (pr->infl_count && pr->infl[pr->infl_start].last <= upto) {
-		pr->infl_bytes -= pr->infl[pr->infl_start].bytes;
-		pr->infl_start = (pr->infl_start + 1) % r->max_inflight_msgs;
-		pr->infl_count--;
-	}
-}
-
-static void inflights_reset(sn__progress *pr)
-{
-	pr->infl_start = pr->infl_count = pr->infl_bytes = 0;
+	return sn__inflights_full(&pr->infl, r->max_inflight_bytes);
 }
 
 static void become_probe(sn__progress *pr)
 {
 	pr->state = SN__PR_PROBE;
 	pr->probe_sent = false;
-	inflights_reset(pr);
+	sn__inflights_reset(&pr->infl);
 }
 
 static void become_replicate(sn__progress *pr)
 {
 	pr->state = SN__PR_REPLICATE;
 	pr->next = pr->match + 1;
-	inflights_reset(pr);
+	sn__inflights_reset(&pr->infl);
 }
 
 static bool paused(const sn__raft *r, const sn__progress *pr)
@@ -61,7 +35,7 @@ static bool paused(const sn__raft *r, const sn__progress *pr)
 	if (pr->state == SN__PR_SNAPSHOT)
 		return true; /* entries wait until the snapshot is in */
 	return pr->state == SN__PR_PROBE ? pr->probe_sent
-					 : sn__inflights_full(r, pr);
+					 : inflights_full(r, pr);
 }
 
 /* ---- leadership ---- */
@@ -163,7 +137,7 @@ void sn__raft_send_append(sn__raft *r, sn__progress *pr, bool send_empty)
 		return;
 	if (pr->state == SN__PR_REPLICATE && n) {
 		pr->next += n;
-		inflights_add(r, pr, pr->next - 1, bytes);
+		sn__inflights_add(&pr->infl, pr->next - 1, bytes);
 	} else if (pr->state == SN__PR_PROBE) {
 		pr->probe_sent = true;
 	}
@@ -382,7 +356,7 @@ void sn__raft_on_append_response(sn__raft *r, const sn__raft_msg *m,
 		if (pr->state == SN__PR_PROBE)
 			become_replicate(pr);
 		else if (pr->state == SN__PR_REPLICATE)
-			inflights_free_to(r, pr, m->index);
+			sn__inflights_free_to(&pr->infl, m->index);
 		else if (pr->match >= r->log.offset)
 			become_probe(pr); /* caught up without the snapshot */
 		if (sn__raft_maybe_commit(r))
@@ -412,8 +386,8 @@ void sn__raft_on_heartbeat_response(sn__raft *r, const sn__raft_msg *m,
 	}
 	pr->probe_sent = false;
 	/* A full window with no acks: let one more message probe it. */
-	if (pr->state == SN__PR_REPLICATE && sn__inflights_full(r, pr))
-		inflights_free_to(r, pr, pr->infl[pr->infl_start].last);
+	if (pr->state == SN__PR_REPLICATE && inflights_full(r, pr))
+		sn__inflights_free_first(&pr->infl);
 	/* An empty append re-syncs a follower whose appends were lost: it
 	 * rejects, and the leader falls back to probing. */
 	if (pr->match < sn__log_last(&r->log))

@@ -48,23 +48,15 @@ int sn__raft_compact(sn_engine *e, uint64_t index)
 
 /* ---- the leader streams ---- */
 
-static uint64_t min_u64(uint64_t a, uint64_t b)
-{
-	return a < b ? a : b;
-}
-
 static int start_transfer(sn__raft *r, sn__progress *pr)
 {
-	int rv = sn__snap_meta_copy(&pr->snap, &pr->snap_voters, &r->snap);
+	int rv = sn__snap_send_start(&pr->snap, &r->snap);
 
 	if (rv)
 		return rv;
 	pr->state = SN__PR_SNAPSHOT;
-	pr->snap_sent = pr->snap_acked = pr->snap_acked_at_hb = 0;
-	pr->snap_stalls = 0;
-	pr->snap_rewound = UINT64_MAX;
 	pr->probe_sent = false;
-	pr->infl_start = pr->infl_count = pr->infl_bytes = 0;
+	sn__inflights_reset(&pr->infl);
 	sn__log(SN_LOG_INFO, "raft %llu: sending snapshot %llu (%llu bytes) "
 		"to %llu", (unsigned long long)r->id,
 		(unsigned long long)r->snap.index,
@@ -77,27 +69,50 @@ static int start_transfer(sn__raft *r, sn__progress *pr)
  * finish when snapshots are taken faster than one transfer completes. */
 static bool need_new_transfer(const sn__raft *r, const sn__progress *pr)
 {
-	return pr->state != SN__PR_SNAPSHOT || pr->snap.index < r->log.offset;
+	return pr->state != SN__PR_SNAPSHOT ||
+	       pr->snap.meta.index < r->log.offset;
 }
 
-/* Unacknowledged bytes stay within the window, except that one chunk may
- * always be in flight. */
-static bool window_has_room(const sn__progress *pr, uint64_t window,
-			    size_t chunk)
-{
-	uint64_t unacked = pr->snap_sent - pr->snap_acked;
-	uint64_t next = min_u64(chunk, pr->snap.size - pr->snap_sent);
+typedef struct chunk_ctx {
+	sn__raft *r;
+	uint64_t to;
+} chunk_ctx;
 
-	return unacked == 0 || unacked + next <= window;
+static int send_chunk(void *ctx, const sn__snap_send *s, uint64_t offset,
+		      const void *data, size_t len)
+{
+	chunk_ctx *c = ctx;
+	sn__raft_msg m = { 0 };
+
+	m.type = SN__RAFT_SNAP;
+	m.term = c->r->term;
+	m.index = s->meta.index;
+	m.log_term = s->meta.term;
+	m.commit = c->r->commit;
+	m.snap_size = s->meta.size;
+	m.snap_crc = s->meta.crc;
+	m.n_voters = s->meta.n_voters;
+	m.voters = (uint64_t *)s->meta.voters;
+	m.offset = offset;
+	m.data = data;
+	m.len = len;
+	return sn__raft_send(c->r, false, c->to, &m);
 }
 
 void sn__raft_send_snapshot(sn__raft *r, sn__progress *pr)
 {
-	size_t chunk = r->max_msg_bytes;
-	uint64_t window = r->max_inflight_bytes > chunk ? r->max_inflight_bytes
-						      : chunk;
-	sn__raft_msg m = { 0 };
-	void *buf;
+	chunk_ctx ctx = { r, pr->id };
+	sn__snap_src src = {
+		.engine = "raft",
+		.id = r->id,
+		.read = r->snapshot_read,
+		.read_ud = r->snapshot_ud,
+		.chunk = r->max_msg_bytes,
+		.window = r->max_inflight_bytes > r->max_msg_bytes
+				  ? r->max_inflight_bytes : r->max_msg_bytes,
+		.send = send_chunk,
+		.ctx = &ctx,
+	};
 
 	if (!r->snap.index || !r->snapshot_read) {
 		sn__log(SN_LOG_ERROR, "raft %llu: follower %llu needs entries "
@@ -108,46 +123,11 @@ void sn__raft_send_snapshot(sn__raft *r, sn__progress *pr)
 	}
 	if (need_new_transfer(r, pr) && start_transfer(r, pr))
 		return;
-	if (pr->snap_sent >= pr->snap.size ||
-	    !window_has_room(pr, window, chunk))
-		return;
-	buf = sn__malloc(chunk);
-	if (!buf)
-		return;
-	m.type = SN__RAFT_SNAP;
-	m.term = r->term;
-	m.index = pr->snap.index;
-	m.log_term = pr->snap.term;
-	m.commit = r->commit;
-	m.snap_size = pr->snap.size;
-	m.snap_crc = pr->snap.crc;
-	m.n_voters = pr->snap.n_voters;
-	m.voters = (uint64_t *)pr->snap.voters;
-	while (pr->snap_sent < pr->snap.size &&
-	       window_has_room(pr, window, chunk)) {
-		size_t want = (size_t)min_u64(chunk, pr->snap.size - pr->snap_sent);
-		size_t got = 0;
-		int rv = r->snapshot_read(r->snapshot_ud, &pr->snap,
-					  pr->snap_sent, buf, want, &got);
-		if (rv || got != want) {
-			sn__log(SN_LOG_WARN, "raft %llu: reading snapshot %llu "
-				"at %llu failed (%d)", (unsigned long long)r->id,
-				(unsigned long long)pr->snap.index,
-				(unsigned long long)pr->snap_sent, rv);
-			/* Gone: take the newest. Otherwise retry this chunk
-			 * on the next ack or stalled heartbeat. */
-			if (rv == SN_ENOTFOUND && pr->snap.index != r->snap.index)
-				start_transfer(r, pr);
-			break;
-		}
-		m.offset = pr->snap_sent;
-		m.data = buf;
-		m.len = want;
-		if (sn__raft_send(r, false, pr->id, &m))
-			break;
-		pr->snap_sent += want;
-	}
-	sn__free(buf);
+	/* Gone: take the newest. Otherwise the chunk is retried on the next
+	 * ack or stalled heartbeat. */
+	if (sn__snap_send_chunks(&pr->snap, &src) == SN_ENOTFOUND &&
+	    pr->snap.meta.index != r->snap.index)
+		start_transfer(r, pr);
 }
 
 void sn__raft_on_snapshot_response(sn__raft *r, const sn__raft_msg *m,
@@ -156,27 +136,12 @@ void sn__raft_on_snapshot_response(sn__raft *r, const sn__raft_msg *m,
 	sn__progress *pr = sn__raft_progress(r, from);
 
 	pr->recent_active = true;
-	if (pr->state != SN__PR_SNAPSHOT || m->index != pr->snap.index)
+	if (pr->state != SN__PR_SNAPSHOT || m->index != pr->snap.meta.index)
 		return; /* about a transfer that is over */
-	if (m->reject) {
-		/* Stale (the follower only goes back to 0), or a resend from
-		 * there is already on its way: nothing new. */
-		if (m->hint && m->hint < pr->snap_acked)
-			return;
-		if (m->hint == pr->snap_acked && pr->snap_sent > m->hint &&
-		    pr->snap_rewound == m->hint)
-			return;
-		/* The follower holds a different prefix: resume there. */
-		pr->snap_sent = pr->snap_acked = m->hint;
-		pr->snap_rewound = m->hint;
-	} else if (m->hint > pr->snap_acked) {
-		pr->snap_acked = m->hint;
-	}
-	/* An ack already in flight when the leader rewound: never resend
-	 * what the follower holds, and keep sent - acked from wrapping. */
-	if (pr->snap_sent < pr->snap_acked)
-		pr->snap_sent = pr->snap_acked;
-	if (!m->reject && m->hint == m->ctx) {
+	switch (sn__snap_send_answer(&pr->snap, m->reject, m->hint, m->ctx)) {
+	case SN__SNAP_SEND_IGNORE:
+		return;
+	case SN__SNAP_SEND_DONE:
 		/* Installed: replicate entries from after the snapshot. */
 		if (pr->match < m->index)
 			pr->match = m->index;
@@ -188,25 +153,17 @@ void sn__raft_on_snapshot_response(sn__raft *r, const sn__raft_msg *m,
 			(unsigned long long)from, (unsigned long long)m->index);
 		sn__raft_send_append(r, pr, true);
 		return;
+	default:
+		sn__raft_send_snapshot(r, pr);
 	}
-	sn__raft_send_snapshot(r, pr);
 }
 
 /* Called on each heartbeat response: after three without progress, the
  * chunks in flight are presumed lost and resent from the acked offset. */
 void sn__raft_snapshot_heartbeat(sn__raft *r, sn__progress *pr)
 {
-	if (pr->snap_acked != pr->snap_acked_at_hb) {
-		pr->snap_acked_at_hb = pr->snap_acked;
-		pr->snap_stalls = 0;
-		return;
-	}
-	if (++pr->snap_stalls < 3)
-		return;
-	pr->snap_stalls = 0;
-	pr->snap_sent = pr->snap_acked;
-	pr->snap_rewound = pr->snap_acked;
-	sn__raft_send_snapshot(r, pr);
+	if (sn__snap_send_stalled(&pr->snap))
+		sn__raft_send_snapshot(r, pr);
 }
 
 /* ---- the follower receives ---- */

@@ -5,20 +5,13 @@
 int sn__raft_send(sn__raft *r, bool after_persist, uint64_t to,
 		  const sn__raft_msg *m)
 {
-	sn__msgs *q = after_persist ? &r->out_after : &r->out;
-	size_t size = sn__raft_msg_size(m);
 	uint8_t *buf;
-	int rv;
+	int rv = sn__outbox_msg(&r->ob, after_persist, "raft", r->group,
+				r->id, to, sn__raft_msg_size(m), &buf);
 
-	rv = sn__grow((void **)&q->v, &q->cap, q->n + 1, sizeof *q->v);
-	if (rv)
-		return rv;
-	buf = sn__malloc(size);
-	if (!buf)
-		return sn__err(SN_ENOMEM, "raft: no memory for a message");
-	sn__raft_msg_encode(m, buf);
-	q->v[q->n++] = (sn_message){ r->group, r->id, to, buf, size };
-	return SN_OK;
+	if (rv == SN_OK)
+		sn__raft_msg_encode(m, buf);
+	return rv;
 }
 
 static int drop(sn__raft *r, const sn_message *m, const char *why)
