@@ -8,6 +8,7 @@
 
 static const sn_raft_options file_scope_options = SN_RAFT_OPTIONS_INIT;
 static const sn_paxos_options file_scope_paxos = SN_PAXOS_OPTIONS_INIT;
+static const sn_node_options file_scope_node = SN_NODE_OPTIONS_INIT;
 
 int headertest_init_macros(void);
 int headertest_init_macros(void)
@@ -15,7 +16,9 @@ int headertest_init_macros(void)
 	sn_raft_options options = SN_RAFT_OPTIONS_INIT;
 	sn_paxos_options paxos = SN_PAXOS_OPTIONS_INIT;
 	sn_buf buf = SN_BUF_INIT;
+	sn_node_options node = SN_NODE_OPTIONS_INIT;
 
 	return (int)(options.version + file_scope_options.version +
-		     paxos.version + file_scope_paxos.version + buf.size);
+		     paxos.version + file_scope_paxos.version + buf.size +
+		     node.version + file_scope_node.version);
 }

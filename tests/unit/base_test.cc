@@ -289,6 +289,29 @@ TEST(Buf, DisposeReleasesThroughTheAllocator)
 	EXPECT_EQ(1u, ca.stats.frees);
 }
 
+TEST(Buf, AppendGrowsThroughTheAllocator)
+{
+	CountingAllocator ca;
+	sn_buf b = SN_BUF_INIT;
+	std::string want;
+	for (int i = 0; i < 100; i++) {
+		std::string piece = "piece" + std::to_string(i) + ";";
+		ASSERT_EQ(SN_OK, sn_buf_append(&b, piece.data(), piece.size()));
+		want += piece;
+	}
+	ASSERT_EQ(want.size(), b.size);
+	EXPECT_GE(b.reserved, b.size);
+	EXPECT_EQ(want, std::string(static_cast<char *>(b.ptr), b.size));
+	EXPECT_EQ(SN_OK, sn_buf_append(&b, nullptr, 0));
+	EXPECT_EQ(want.size(), b.size);
+	EXPECT_EQ(SN_EINVAL, sn_buf_append(&b, nullptr, 3));
+	EXPECT_EQ(SN_EINVAL, sn_buf_append(nullptr, "x", 1));
+	EXPECT_EQ(want.size(), b.size);
+	EXPECT_EQ(0u, ca.stats.foreign);
+	sn_buf_dispose(&b);
+	EXPECT_TRUE(ca.stats.live.empty());
+}
+
 /* ---- allocator hooks ---- */
 
 TEST(Allocator, RejectsBadVersionAndMissingHooks)

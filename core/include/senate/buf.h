@@ -28,6 +28,14 @@ typedef struct sn_buf {
  */
 SN_API void sn_buf_dispose(sn_buf *buf);
 
+/*
+ * Append `len` bytes (copied) to the buffer, growing it with the library's
+ * allocator (for callbacks that fill an sn_buf the library hands them).
+ * Errors: SN_EINVAL (NULL), SN_ETOOLARGE, SN_ENOMEM (the buffer is
+ * unchanged).
+ */
+SN_API int sn_buf_append(sn_buf *buf, const void *data, size_t len);
+
 #ifdef __cplusplus
 }
 #endif

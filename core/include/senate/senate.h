@@ -13,5 +13,7 @@
 #include <senate/sys/storage.h>
 #include <senate/raft.h>
 #include <senate/paxos.h>
+#include <senate/sys/transport.h>
+#include <senate/node.h>
 
 #endif

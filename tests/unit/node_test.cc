@@ -1,0 +1,547 @@
+/*
+ * node_test.cc - the node runtime (<senate/node.h>) with each engine: real
+ * WALs and snapshot files in temporary directories, real threads, and an
+ * in-process transport between three members. A small key-value state
+ * machine records what it applied. Elections, replication, results back to
+ * the proposer, refusals on followers, read barriers, a leader killed and
+ * restarted from its disk, catch-up by snapshot after compaction, a whole
+ * cluster restarted, and option checks.
+ */
+#include <gtest/gtest.h>
+
+#include <senate/senate.h>
+extern "C" {
+#include "log/wal_fault.h"
+}
+
+#include <cerrno>
+#include <climits>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdlib>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unistd.h>
+#include <vector>
+
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+/* fdatasync fails for files below these directories. */
+std::mutex fail_mu;
+std::vector<std::string> failing;
+
+int SelectiveSync(int fd)
+{
+	char link[64], path[PATH_MAX];
+	snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+	ssize_t n = readlink(link, path, sizeof path - 1);
+	if (n > 0) {
+		path[n] = '\0';
+		std::lock_guard<std::mutex> g(fail_mu);
+		for (const std::string &d : failing)
+			if (std::string(path).rfind(d + "/", 0) == 0) {
+				errno = EIO;
+				return -1;
+			}
+	}
+	return fdatasync(fd);
+}
+
+/* A map of key -> value, applied from "key=value" entries. */
+struct Kv {
+	std::mutex mu;
+	std::map<std::string, std::string> data;
+	uint64_t applied = 0;
+	int restores = 0;
+
+	static uint64_t Applied(void *) { return 0; /* starts empty */ }
+	static int Apply(void *ud, const sn_entry *es, size_t n, sn_buf *res)
+	{
+		Kv *kv = static_cast<Kv *>(ud);
+		std::lock_guard<std::mutex> g(kv->mu);
+		for (size_t i = 0; i < n; i++) {
+			kv->applied = es[i].index;
+			if (es[i].type != SN_ENTRY_NORMAL)
+				continue;
+			std::string s(static_cast<const char *>(es[i].data),
+				      es[i].len);
+			size_t eq = s.find('=');
+			if (eq == std::string::npos)
+				continue;
+			kv->data[s.substr(0, eq)] = s.substr(eq + 1);
+			std::string r = "ok:" + std::to_string(es[i].index);
+			if (sn_buf_append(&res[i], r.data(), r.size()) != SN_OK)
+				return SN_ENOMEM;
+		}
+		return SN_OK;
+	}
+	static int Snapshot(void *ud, int fd)
+	{
+		Kv *kv = static_cast<Kv *>(ud);
+		std::string out;
+		{
+			std::lock_guard<std::mutex> g(kv->mu);
+			for (auto &p : kv->data)
+				out += p.first + "=" + p.second + "\n";
+		}
+		if (out.empty())
+			out = "\n";
+		return write(fd, out.data(), out.size()) == (ssize_t)out.size()
+			       ? SN_OK
+			       : SN_EIO;
+	}
+	static int Restore(void *ud, const sn_snapshot_meta *m,
+			   sn_snapshot_reader *r)
+	{
+		Kv *kv = static_cast<Kv *>(ud);
+		std::string all;
+		char buf[4096];
+		for (;;) {
+			size_t got = 0;
+			int rv = sn_snapshot_read(r, all.size(), buf, sizeof buf,
+						  &got);
+			if (rv)
+				return rv;
+			if (!got)
+				break;
+			all.append(buf, got);
+		}
+		std::lock_guard<std::mutex> g(kv->mu);
+		kv->data.clear();
+		size_t at = 0;
+		while (at < all.size()) {
+			size_t nl = all.find('\n', at);
+			std::string line = all.substr(at, nl - at);
+			at = nl + 1;
+			size_t eq = line.find('=');
+			if (eq != std::string::npos)
+				kv->data[line.substr(0, eq)] = line.substr(eq + 1);
+		}
+		kv->applied = m->index;
+		kv->restores++;
+		return SN_OK;
+	}
+	std::map<std::string, std::string> Copy()
+	{
+		std::lock_guard<std::mutex> g(mu);
+		return data;
+	}
+};
+
+/* The outcome of one request. */
+struct Result {
+	std::mutex mu;
+	std::condition_variable cv;
+	bool done = false;
+	int status = 1;
+	uint64_t index = 0;
+	std::string bytes;
+
+	static void Cb(void *ud, int status, uint64_t index, const void *p,
+		       size_t len)
+	{
+		Result *r = static_cast<Result *>(ud);
+		std::lock_guard<std::mutex> g(r->mu);
+		r->status = status;
+		r->index = index;
+		if (len)
+			r->bytes.assign(static_cast<const char *>(p), len);
+		r->done = true;
+		r->cv.notify_all();
+	}
+	bool Wait(std::chrono::milliseconds d = 10s)
+	{
+		std::unique_lock<std::mutex> g(mu);
+		return cv.wait_for(g, d, [&] { return done; });
+	}
+};
+
+class Node : public ::testing::TestWithParam<std::string> {
+protected:
+	std::string root;
+	std::vector<uint64_t> voters{ 1, 2, 3 };
+	std::mutex net_mu; /* guards nodes (the transport looks them up) */
+	std::map<uint64_t, sn_node *> nodes;
+	std::map<uint64_t, std::unique_ptr<Kv>> kvs;
+	sn_transport tr{};
+	uint64_t snapshot_entries = 0, snapshot_trailing = 0;
+
+	static int Send(void *ud, const sn_message *m)
+	{
+		Node *t = static_cast<Node *>(ud);
+		std::lock_guard<std::mutex> g(t->net_mu);
+		auto it = t->nodes.find(m->to);
+		if (it == t->nodes.end())
+			return SN_ENOTFOUND; /* down: lost */
+		return sn_node_receive(it->second, m);
+	}
+
+	void SetUp() override
+	{
+		const char *tmp = getenv("TMPDIR");
+		std::string tmpl = std::string(tmp && *tmp ? tmp : "/tmp") +
+				   "/senate-node-XXXXXX";
+		std::vector<char> buf(tmpl.begin(), tmpl.end());
+		buf.push_back('\0');
+		ASSERT_NE(mkdtemp(buf.data()), nullptr);
+		root = buf.data();
+		tr.userdata = this;
+		tr.send = Send;
+	}
+	void TearDown() override
+	{
+		for (uint64_t id : voters)
+			Close(id);
+		sn__wal_hooks_reset();
+		{
+			std::lock_guard<std::mutex> g(fail_mu);
+			failing.clear();
+		}
+		fs::remove_all(root);
+	}
+
+	sn_node_options Options(uint64_t id, const sn_state_machine *sm,
+				const std::string &dir)
+	{
+		sn_node_options o;
+		EXPECT_EQ(sn_node_options_init(&o, SN_NODE_OPTIONS_VERSION),
+			  SN_OK);
+		o.id = id;
+		o.group = 1;
+		o.voters = voters.data();
+		o.n_voters = voters.size();
+		o.engine = GetParam().c_str();
+		o.data_dir = dir.c_str();
+		o.tick_ms = 10;
+		o.election_ticks = 10;
+		o.transport = &tr;
+		o.sm = sm;
+		o.snapshot_entries = snapshot_entries;
+		o.snapshot_trailing = snapshot_trailing;
+		return o;
+	}
+	void Open(uint64_t id)
+	{
+		kvs[id] = std::make_unique<Kv>();
+		sn_state_machine sm{ kvs[id].get(), Kv::Applied, Kv::Apply,
+				     Kv::Snapshot, Kv::Restore };
+		std::string dir = root + "/n" + std::to_string(id);
+		sn_node_options o = Options(id, &sm, dir);
+		sn_node *n = nullptr;
+		ASSERT_EQ(sn_node_open(&n, &o), SN_OK) << sn_errmsg();
+		std::lock_guard<std::mutex> g(net_mu);
+		nodes[id] = n;
+	}
+	void Close(uint64_t id)
+	{
+		sn_node *n = nullptr;
+		{
+			std::lock_guard<std::mutex> g(net_mu);
+			auto it = nodes.find(id);
+			if (it == nodes.end())
+				return;
+			n = it->second;
+			nodes.erase(it);
+		}
+		sn_node_close(n);
+	}
+	sn_node *N(uint64_t id)
+	{
+		std::lock_guard<std::mutex> g(net_mu);
+		return nodes.count(id) ? nodes[id] : nullptr;
+	}
+	sn_node_status Status(uint64_t id)
+	{
+		sn_node_status st;
+		sn_node_status_get(N(id), &st);
+		return st;
+	}
+	/* The member that leads, once the others agree (0 after `d`). */
+	uint64_t Leader(std::chrono::milliseconds d = 10s)
+	{
+		auto end = std::chrono::steady_clock::now() + d;
+		while (std::chrono::steady_clock::now() < end) {
+			for (uint64_t id : voters) {
+				if (!N(id))
+					continue;
+				if (Status(id).engine.role == SN_ROLE_LEADER)
+					return id;
+			}
+			std::this_thread::sleep_for(5ms);
+		}
+		return 0;
+	}
+	/* Propose and wait; retries on a follower or a lost leadership. */
+	std::string Put(const std::string &k, const std::string &v,
+			uint64_t *index = nullptr)
+	{
+		for (int attempt = 0; attempt < 50; attempt++) {
+			uint64_t l = Leader();
+			if (!l)
+				break;
+			Result r;
+			std::string e = k + "=" + v;
+			int rv = sn_node_propose(N(l), e.data(), e.size(),
+						 Result::Cb, &r);
+			if (rv != SN_OK) {
+				std::this_thread::sleep_for(10ms);
+				continue;
+			}
+			EXPECT_TRUE(r.Wait()) << "no answer to a proposal";
+			if (r.status == SN_OK) {
+				if (index)
+					*index = r.index;
+				return r.bytes;
+			}
+			std::this_thread::sleep_for(10ms);
+		}
+		ADD_FAILURE() << "could not put " << k;
+		return "";
+	}
+	/* Wait until every open member applied through `index`. */
+	void Converge(uint64_t index, std::chrono::milliseconds d = 10s)
+	{
+		auto end = std::chrono::steady_clock::now() + d;
+		for (uint64_t id : voters) {
+			while (N(id) && Status(id).applied < index &&
+			       std::chrono::steady_clock::now() < end)
+				std::this_thread::sleep_for(5ms);
+			if (N(id)) {
+				EXPECT_GE(Status(id).applied, index)
+					<< "member " << id;
+			}
+		}
+	}
+};
+
+TEST_P(Node, ThreeMembersReplicateAndAnswerTheProposer)
+{
+	for (uint64_t id : voters)
+		ASSERT_NO_FATAL_FAILURE(Open(id));
+	uint64_t last = 0;
+	for (int i = 0; i < 100; i++) {
+		uint64_t idx = 0;
+		std::string r = Put("k" + std::to_string(i), std::to_string(i),
+				    &idx);
+		EXPECT_EQ(r, "ok:" + std::to_string(idx));
+		EXPECT_GT(idx, last);
+		last = idx;
+	}
+	Converge(last);
+	auto want = kvs[1]->Copy();
+	EXPECT_EQ(want.size(), 100u);
+	for (uint64_t id : voters)
+		EXPECT_EQ(kvs[id]->Copy(), want) << "member " << id;
+}
+
+TEST_P(Node, FollowerRefusesAndReadBarrierFollowsWrites)
+{
+	for (uint64_t id : voters)
+		ASSERT_NO_FATAL_FAILURE(Open(id));
+	uint64_t l = Leader();
+	ASSERT_NE(l, 0u);
+	uint64_t f = l == 1 ? 2 : 1;
+	Result r;
+	ASSERT_EQ(sn_node_propose(N(f), "a=1", 3, Result::Cb, &r), SN_OK);
+	ASSERT_TRUE(r.Wait());
+	EXPECT_EQ(r.status, SN_ENOTLEADER);
+
+	uint64_t idx = 0;
+	Put("x", "1", &idx);
+	l = Leader();
+	Result rd;
+	ASSERT_EQ(sn_node_read(N(l), Result::Cb, &rd), SN_OK);
+	ASSERT_TRUE(rd.Wait());
+	ASSERT_EQ(rd.status, SN_OK);
+	EXPECT_GE(rd.index, idx);
+	EXPECT_EQ(kvs[l]->Copy()["x"], "1") << "a read after the barrier "
+					       "must see the write";
+	std::string big(2u << 20, 'v');
+	EXPECT_EQ(sn_node_propose(N(l), big.data(), big.size(), Result::Cb,
+				  &r), SN_ETOOLARGE);
+}
+
+TEST_P(Node, LeaderKilledNewLeaderServesAndTheOldOneCatchesUp)
+{
+	for (uint64_t id : voters)
+		ASSERT_NO_FATAL_FAILURE(Open(id));
+	uint64_t idx = 0;
+	for (int i = 0; i < 20; i++)
+		Put("a" + std::to_string(i), "1", &idx);
+	uint64_t old = Leader();
+	ASSERT_NE(old, 0u);
+	Close(old);
+	auto t0 = std::chrono::steady_clock::now();
+	uint64_t l = Leader();
+	ASSERT_NE(l, 0u);
+	ASSERT_NE(l, old);
+	/* Three election timeouts of 100 ms, with generous slack for a
+	 * loaded machine. */
+	EXPECT_LT(std::chrono::steady_clock::now() - t0, 3s);
+	for (int i = 0; i < 20; i++)
+		Put("b" + std::to_string(i), "2", &idx);
+	ASSERT_NO_FATAL_FAILURE(Open(old));
+	Converge(idx);
+	auto want = kvs[l]->Copy();
+	EXPECT_EQ(want.size(), 40u);
+	for (uint64_t id : voters)
+		EXPECT_EQ(kvs[id]->Copy(), want) << "member " << id;
+}
+
+TEST_P(Node, LaggingMemberCatchesUpBySnapshotAfterCompaction)
+{
+	snapshot_entries = 20;
+	snapshot_trailing = 5;
+	for (uint64_t id : voters)
+		ASSERT_NO_FATAL_FAILURE(Open(id));
+	uint64_t l = Leader();
+	ASSERT_NE(l, 0u);
+	uint64_t lag = l == 3 ? 2 : 3;
+	Close(lag);
+	uint64_t idx = 0;
+	for (int i = 0; i < 120; i++)
+		Put("s" + std::to_string(i), std::to_string(i), &idx);
+	for (uint64_t id : voters)
+		if (N(id)) {
+			EXPECT_GT(Status(id).snapshot_index, 0u)
+				<< "member " << id << " took no snapshot";
+		}
+	ASSERT_NO_FATAL_FAILURE(Open(lag));
+	Converge(idx);
+	EXPECT_GE(kvs[lag]->restores, 1) << "caught up without a snapshot: "
+					    "the log was not compacted";
+	auto want = kvs[Leader()]->Copy();
+	EXPECT_EQ(want.size(), 120u);
+	EXPECT_EQ(kvs[lag]->Copy(), want);
+}
+
+TEST_P(Node, WholeClusterRestartsWithEverythingAcknowledged)
+{
+	snapshot_entries = 30;
+	snapshot_trailing = 3;
+	for (uint64_t id : voters)
+		ASSERT_NO_FATAL_FAILURE(Open(id));
+	std::map<std::string, std::string> acked;
+	uint64_t idx = 0;
+	for (int i = 0; i < 80; i++) {
+		std::string k = "w" + std::to_string(i);
+		if (Put(k, std::to_string(i), &idx) != "")
+			acked[k] = std::to_string(i);
+	}
+	for (uint64_t id : voters)
+		Close(id);
+	for (uint64_t id : voters)
+		ASSERT_NO_FATAL_FAILURE(Open(id));
+	Put("after", "restart", &idx);
+	Converge(idx);
+	for (uint64_t id : voters) {
+		auto got = kvs[id]->Copy();
+		for (auto &p : acked)
+			EXPECT_EQ(got[p.first], p.second)
+				<< "member " << id << " lost " << p.first;
+		EXPECT_EQ(got["after"], "restart");
+	}
+}
+
+/* The leader's disk fails: it stops, says why, acknowledges nothing more;
+ * the others elect a new leader and serve; after a restart on a healthy
+ * disk, every acknowledged write is there. */
+TEST_P(Node, FailedFsyncStopsTheNodeAndLosesNothing)
+{
+	sn__wal_hooks.fdatasync = SelectiveSync;
+	for (uint64_t id : voters)
+		ASSERT_NO_FATAL_FAILURE(Open(id));
+	std::map<std::string, std::string> acked;
+	uint64_t idx = 0;
+	for (int i = 0; i < 10; i++) {
+		std::string k = "f" + std::to_string(i);
+		if (Put(k, "1", &idx) != "")
+			acked[k] = "1";
+	}
+	uint64_t l = Leader();
+	ASSERT_NE(l, 0u);
+	{
+		std::lock_guard<std::mutex> g(fail_mu);
+		failing.push_back(root + "/n" + std::to_string(l));
+	}
+	Result r;
+	ASSERT_EQ(sn_node_propose(N(l), "doomed=1", 8, Result::Cb, &r), SN_OK);
+	ASSERT_TRUE(r.Wait());
+	EXPECT_EQ(r.status, SN_ESTOPPED) << "acknowledged a write its disk "
+					    "could not make durable";
+	sn_node_status st = Status(l);
+	EXPECT_EQ(st.error, SN_EIO);
+	EXPECT_NE(std::string(st.errmsg).find("fdatasync"), std::string::npos)
+		<< st.errmsg;
+	EXPECT_EQ(sn_node_propose(N(l), "x=1", 3, Result::Cb, &r),
+		  SN_ESTOPPED);
+	/* The others go on without it. */
+	Close(l);
+	for (int i = 10; i < 20; i++) {
+		std::string k = "f" + std::to_string(i);
+		if (Put(k, "2", &idx) != "")
+			acked[k] = "2";
+	}
+	{
+		std::lock_guard<std::mutex> g(fail_mu);
+		failing.clear();
+	}
+	for (uint64_t id : voters)
+		Close(id);
+	for (uint64_t id : voters)
+		ASSERT_NO_FATAL_FAILURE(Open(id));
+	Put("end", "1", &idx);
+	Converge(idx);
+	for (uint64_t id : voters) {
+		auto got = kvs[id]->Copy();
+		for (auto &p : acked)
+			EXPECT_EQ(got[p.first], p.second)
+				<< "member " << id << " lost " << p.first;
+	}
+}
+
+TEST_P(Node, OptionsAreChecked)
+{
+	Kv kv;
+	sn_state_machine sm{ &kv, Kv::Applied, Kv::Apply, Kv::Snapshot,
+			     Kv::Restore };
+	std::string dir = root + "/bad";
+	sn_node *n = nullptr;
+	sn_node_options o = Options(1, &sm, dir);
+	o.engine = "zab";
+	EXPECT_EQ(sn_node_open(&n, &o), SN_EINVAL);
+	EXPECT_NE(std::string(sn_errmsg()).find("zab"), std::string::npos);
+	o = Options(9, &sm, dir);
+	EXPECT_EQ(sn_node_open(&n, &o), SN_EINVAL);
+	o = Options(1, &sm, dir);
+	o.transport = nullptr;
+	EXPECT_EQ(sn_node_open(&n, &o), SN_EINVAL);
+	o = Options(1, &sm, dir);
+	o.data_dir = nullptr;
+	EXPECT_EQ(sn_node_open(&n, &o), SN_EINVAL);
+	sn_state_machine half{ &kv, nullptr, Kv::Apply, Kv::Snapshot, nullptr };
+	o = Options(1, &half, dir);
+	EXPECT_EQ(sn_node_open(&n, &o), SN_EINVAL);
+	EXPECT_EQ(n, nullptr);
+	/* Two opens of one directory: the second is refused. */
+	o = Options(1, &sm, dir);
+	ASSERT_EQ(sn_node_open(&n, &o), SN_OK) << sn_errmsg();
+	sn_node *n2 = nullptr;
+	EXPECT_EQ(sn_node_open(&n2, &o), SN_EBUSY);
+	sn_node_close(n);
+}
+
+INSTANTIATE_TEST_SUITE_P(Engines, Node, ::testing::Values("raft", "paxos"),
+			 [](const ::testing::TestParamInfo<std::string> &i) {
+				 return i.param;
+			 });
+
+} // namespace
