@@ -12,6 +12,9 @@
 int sn__store_mdb_err(int rc, const char *what)
 {
 	switch (rc) {
+	case MDB_READERS_FULL:
+		return sn__err(SN_EBUSY, "%s: every LMDB reader slot is taken",
+			       what);
 	case MDB_MAP_FULL:
 		return sn__err(SN_ENOSPC, "%s: the LMDB map is full (raise "
 			       "map_size)", what);
@@ -62,15 +65,13 @@ static int load_meta(sn__store *st, MDB_txn *txn)
 	k.mv_size = 7;
 	k.mv_data = "applied";
 	rc = mdb_get(txn, st->meta, &k, &v);
-	if (rc == 0 && v.mv_size == 16) {
-		st->applied = get_u64_at(&v, 0);
-		st->applied_term = get_u64_at(&v, 8);
-	} else if (rc != MDB_NOTFOUND) {
+	if (rc == 0 && v.mv_size == 16)
+		sn__store_set_applied(st, get_u64_at(&v, 0), get_u64_at(&v, 8));
+	else if (rc != MDB_NOTFOUND)
 		return rc ? sn__store_mdb_err(rc, "store: applied record")
 			  : sn__err(SN_ECORRUPT, "store: bad applied record");
-	} else {
-		st->applied = st->applied_term = 0;
-	}
+	else
+		sn__store_set_applied(st, 0, 0);
 	k.mv_size = 8;
 	k.mv_data = "revision";
 	rc = mdb_get(txn, st->meta, &k, &v);
@@ -203,6 +204,7 @@ int sn__store_open(sn__store **out, const sn__store_options *o)
 				  : SN__STORE_DEFAULT_CLIENT_IDLE;
 	st->no_sync = o->no_sync;
 	pthread_rwlock_init(&st->lock, NULL);
+	pthread_mutex_init(&st->meta_lock, NULL);
 	if ((rv = sn__store_env_open(st)) != SN_OK) {
 		sn__store_close(st);
 		return rv;
@@ -217,6 +219,7 @@ void sn__store_close(sn__store *st)
 		return;
 	sn__store_env_close(st);
 	pthread_rwlock_destroy(&st->lock);
+	pthread_mutex_destroy(&st->meta_lock);
 	sn_buf_dispose(&st->bucket);
 	sn_buf_dispose(&st->bucket2);
 	sn_buf_dispose(&st->keys);
@@ -226,12 +229,24 @@ void sn__store_close(sn__store *st)
 	sn__free(st);
 }
 
-uint64_t sn__store_applied(const sn__store *st, uint64_t *term)
+void sn__store_set_applied(sn__store *st, uint64_t index, uint64_t term)
 {
-	/* The writer stores the term before the index. */
-	uint64_t index = atomic_load(&((sn__store *)st)->applied);
+	pthread_mutex_lock(&st->meta_lock);
+	st->applied = index;
+	st->applied_term = term;
+	pthread_mutex_unlock(&st->meta_lock);
+}
+
+uint64_t sn__store_applied(const sn__store *cst, uint64_t *term)
+{
+	sn__store *st = (sn__store *)cst;
+	uint64_t index;
+
+	pthread_mutex_lock(&st->meta_lock);
+	index = st->applied;
 	if (term)
-		*term = atomic_load(&((sn__store *)st)->applied_term);
+		*term = st->applied_term;
+	pthread_mutex_unlock(&st->meta_lock);
 	return index;
 }
 

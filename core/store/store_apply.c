@@ -387,7 +387,7 @@ static int put_meta(batch *b, const sn_entry *last)
 static int check_indexes(const sn__store *st, const sn_entry *entries,
 			 size_t n, size_t *first)
 {
-	uint64_t applied = st->applied, want;
+	uint64_t applied = sn__store_applied(st, NULL), want;
 	size_t i = 0;
 
 	while (i < n && entries[i].index <= applied)
@@ -432,8 +432,10 @@ int sn__store_apply(sn__store *st, const sn_entry *entries, size_t n,
 	if (st->broken || !st->env)
 		return sn__err(SN_ESTATE, "store: closed after a failed "
 			       "restore");
-	if ((rv = check_indexes(st, entries, n, &first)) != SN_OK)
+	if ((rv = check_indexes(st, entries, n, &first)) != SN_OK) {
+		results_init(results, n, 0, st->revision);
 		return rv;
+	}
 	results_init(results, n, first, st->revision);
 	if (first == n)
 		return SN_OK;
@@ -459,8 +461,7 @@ int sn__store_apply(sn__store *st, const sn_entry *entries, size_t n,
 		goto fail;
 	}
 	st->revision = b.revision;
-	st->applied_term = entries[n - 1].term;
-	st->applied = entries[n - 1].index;
+	sn__store_set_applied(st, entries[n - 1].index, entries[n - 1].term);
 	return SN_OK;
 fail:
 	if (b.txn)

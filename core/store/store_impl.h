@@ -40,7 +40,10 @@ struct sn__store {
 	uint64_t client_idle;
 	bool no_sync;
 	bool broken; /* a restore failed half-way */
-	_Atomic uint64_t applied, applied_term, revision;
+	_Atomic uint64_t revision;
+	/* The applied index and term change together, under meta_lock. */
+	pthread_mutex_t meta_lock;
+	uint64_t applied, applied_term;
 	/* Readers hold it shared; restore (which swaps the env) exclusive. */
 	pthread_rwlock_t lock;
 	sn__store_cmd *cmd;     /* decoded command being applied */
@@ -51,6 +54,8 @@ struct sn__store {
 
 /* An LMDB return code as an sn_error_code, with a message. */
 int sn__store_mdb_err(int rc, const char *what);
+
+void sn__store_set_applied(sn__store *st, uint64_t index, uint64_t term);
 
 /* Open / close the env of st->dir and load applied/revision. */
 int sn__store_env_open(sn__store *st);
