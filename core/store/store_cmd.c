@@ -384,6 +384,31 @@ static int get_cmps(sn__reader *r, sn__store_cmd *c)
 	return SN_OK;
 }
 
+static int decode_body(sn__reader *r, sn__store_cmd *out)
+{
+	int rv;
+
+	switch (out->type) {
+	case SN__STORE_CMD_PUT:
+	case SN__STORE_CMD_DELETE:
+		out->op.type = out->type == SN__STORE_CMD_PUT
+				       ? SN__STORE_OP_PUT
+				       : SN__STORE_OP_DELETE;
+		rv = get_op_body(r, &out->op);
+		break;
+	case SN__STORE_CMD_TXN:
+		rv = get_cmps(r, out);
+		if (rv == SN_OK)
+			rv = get_ops(r, out->success, &out->n_success);
+		if (rv == SN_OK)
+			rv = get_ops(r, out->failure, &out->n_failure);
+		break;
+	default:
+		rv = malformed("unknown command type");
+	}
+	return rv;
+}
+
 int sn__store_cmd_decode(sn__store_cmd *out, const void *data, size_t len)
 {
 	sn__reader r = { data, len, false };
@@ -398,32 +423,16 @@ int sn__store_cmd_decode(sn__store_cmd *out, const void *data, size_t len)
 	out->client_id = sn__get_u64(&r);
 	out->seq = sn__get_u64(&r);
 	if (r.bad)
-		return malformed("shorter than its header");
-	if (magic != SN__STORE_CMD_MAGIC)
-		return malformed("unknown encoding (bad magic byte)");
-	switch (out->type) {
-	case SN__STORE_CMD_PUT:
-	case SN__STORE_CMD_DELETE:
-		out->op.type = out->type == SN__STORE_CMD_PUT
-				       ? SN__STORE_OP_PUT
-				       : SN__STORE_OP_DELETE;
-		rv = get_op_body(&r, &out->op);
-		break;
-	case SN__STORE_CMD_TXN:
-		rv = get_cmps(&r, out);
-		if (rv == SN_OK)
-			rv = get_ops(&r, out->success, &out->n_success);
-		if (rv == SN_OK)
-			rv = get_ops(&r, out->failure, &out->n_failure);
-		break;
-	default:
-		rv = malformed("unknown command type");
-	}
+		rv = malformed("shorter than its header");
+	else if (magic != SN__STORE_CMD_MAGIC)
+		rv = malformed("unknown encoding (bad magic byte)");
+	else
+		rv = decode_body(&r, out);
 	if (rv == SN_OK && r.left != 0)
 		rv = sn__err(SN_EMALFORMED, "store command: %zu trailing bytes",
 			     r.left);
 	if (rv != SN_OK)
-		out->type = 0;
+		out->type = 0; /* nothing half-decoded looks valid */
 	return rv;
 }
 

@@ -1159,6 +1159,7 @@ TEST_F(Store, MalformedCommandsAreRefusedAndChangeNothing)
 					       bad[i].size()),
 			  SN_EMALFORMED)
 			<< "case " << i;
+		EXPECT_EQ(cmd.type, 0) << "case " << i;
 		uint64_t applied = s.Applied();
 		Res r = s.Cmd(bad[i]);
 		EXPECT_EQ(r.status, SN_EMALFORMED) << "case " << i;
