@@ -4,10 +4,12 @@
  *
  *   cc -std=c11 -Icore/include -Icore tests/fuzz/gen_corpus.c \
  *      core/base/?*.c core/log/wal_record.c core/log/snapshot_meta.c \
+ *      core/store/store_cmd.c \
  *      -lpthread -o /tmp/gen_corpus && /tmp/gen_corpus tests/fuzz/corpus
  */
 #include "log/snapshot.h"
 #include "log/wal_record.h"
+#include "store/store_codec.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -99,6 +101,52 @@ static void wal_seeds(void)
 	put("wal_record", "name", "wal-0000000000000001.log", 24);
 }
 
+static void put_buf(const char *name, const sn_buf *b)
+{
+	put("store_cmd", name, b->ptr, b->size);
+}
+
+static void store_seeds(void)
+{
+	sn_buf b = SN_BUF_INIT;
+	sn__wbuf w = { &b, false };
+	sn__store_kv kv = { (const uint8_t *)"key", 3, (const uint8_t *)"v",
+			    1, 1, 2, 2, 0 };
+	sn__store_cmp cmps[2] = {
+		{ SN__STORE_CMP_VALUE, SN__STORE_CMP_EQUAL, "k", 1, "v", 1, 0 },
+		{ SN__STORE_CMP_MOD, SN__STORE_CMP_LESS, "k", 1, NULL, 0, 9 },
+	};
+	sn__store_op ops[3] = {
+		{ SN__STORE_OP_PUT, "k", 1, NULL, 0, "v", 1, 7, 0, true,
+		  false, false },
+		{ SN__STORE_OP_DELETE, "a", 1, "\0", 1, NULL, 0, 0, 0, false,
+		  false, false },
+		{ SN__STORE_OP_RANGE, "a", 1, "b", 1, NULL, 0, 0, 10, false,
+		  true, false },
+	};
+	size_t at;
+
+	sn__store_cmd_put(&b, 1, 2, "key", 3, "value", 5, 0, true);
+	put_buf("put", &b);
+	sn__store_cmd_delete_range(&b, 0, 0, "a", 1, "b", 1, false);
+	put_buf("delete-range", &b);
+	sn__store_cmd_txn(&b, 3, 4, cmps, 2, ops, 3, ops, 1);
+	put_buf("txn", &b);
+	sn__store_cmd_txn(&b, 0, 0, NULL, 0, NULL, 0, NULL, 0);
+	put_buf("txn-empty", &b);
+
+	/* A result: OK, one range response with one kv. */
+	sn__res_begin(&w, SN_OK, "", 5, true);
+	at = sn__res_resp(&w, SN__STORE_OP_RANGE);
+	sn__res_kv(&w, &kv);
+	sn__res_resp_patch(&b, at, 1, false, 1);
+	sn__res_patch(&b, 5, true, 1);
+	put_buf("result", &b);
+	sn__res_begin(&w, SN_ETOOLARGE, "put: value too large", 5, false);
+	put_buf("result-refused", &b);
+	sn_buf_dispose(&b);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
@@ -108,5 +156,6 @@ int main(int argc, char **argv)
 	root = argv[1];
 	snapshot_seeds();
 	wal_seeds();
+	store_seeds();
 	return 0;
 }
