@@ -250,6 +250,11 @@ uint64_t sn__store_applied(const sn__store *cst, uint64_t *term)
 	return index;
 }
 
+const char *sn__store_dir(const sn__store *st)
+{
+	return st->dir;
+}
+
 uint64_t sn__store_revision(const sn__store *st)
 {
 	return atomic_load(&((sn__store *)st)->revision);

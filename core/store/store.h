@@ -73,6 +73,8 @@ void sn__store_close(sn__store *st);
 uint64_t sn__store_applied(const sn__store *st, uint64_t *term);
 /* The current revision (0 before the first write). Any thread. */
 uint64_t sn__store_revision(const sn__store *st);
+/* The directory the store lives in (o->dir). */
+const char *sn__store_dir(const sn__store *st);
 
 /* ---- commands: the bytes of the log entries ------------------------- */
 
