@@ -271,9 +271,16 @@ static void handle_ready(sn_node *n)
 		if (rv == SN_OK)
 			rv = hand_committed(n, &rd);
 		if (rv != SN_OK) {
-			char msg[200];
-			snprintf(msg, sizeof msg, "%s", sn_errmsg());
-			sn__node_stop(n, rv, "%s", msg);
+			char msg[256];
+			int first = sn_storage_error(n->st, msg, sizeof msg);
+			/* A write refused because the WAL already stopped:
+			 * report what stopped it, not the refusal. */
+			if (rv == SN_ESTOPPED && first != SN_OK) {
+				sn__node_stop(n, first, "WAL: %s", msg);
+			} else {
+				snprintf(msg, sizeof msg, "%s", sn_errmsg());
+				sn__node_stop(n, rv, "%s", msg);
+			}
 			sn_engine_advance(n->eng);
 			sn__node_fail_all(n, SN_ESTOPPED);
 			return;
@@ -380,8 +387,9 @@ static void handle(sn_node *n, sn__ev *ev)
 	case SN__EV_WRITE_DONE:
 		if (ev->status != SN_OK) {
 			char why[256];
-			sn_storage_error(n->st, why, sizeof why);
-			sn__node_stop(n, ev->status, "WAL: %s", why);
+			int first = sn_storage_error(n->st, why, sizeof why);
+			sn__node_stop(n, first != SN_OK ? first : ev->status,
+				      "WAL: %s", why);
 			sn__node_fail_all(n, SN_ESTOPPED);
 			break;
 		}
