@@ -59,6 +59,7 @@ struct sn__rpc_server {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	int shutdowns_pending; /* listeners whose shutdown tag is due */
+	int live_calls;        /* calls received and not yet freed */
 
 	_Atomic uint64_t st_streams, st_batches, st_received, st_refused,
 		st_busy, st_malformed, st_unary;
@@ -70,6 +71,7 @@ typedef struct call {
 	sn__rpc_server *s;
 	listener *l;
 	int method;
+	bool live; /* counted in live_calls */
 	grpc_call *call;
 	gpr_timespec deadline;
 	grpc_metadata_array md;
@@ -97,6 +99,12 @@ static bool is_member(const sn__rpc_server *s, uint64_t id)
 
 static void call_free(call *c)
 {
+	if (c->live) {
+		pthread_mutex_lock(&c->s->mu);
+		c->s->live_calls--;
+		pthread_cond_broadcast(&c->s->cv);
+		pthread_mutex_unlock(&c->s->mu);
+	}
 	if (c->call)
 		grpc_call_unref(c->call);
 	grpc_metadata_array_destroy(&c->md);
@@ -408,6 +416,10 @@ static void on_new_call(sn__tag *t, bool ok)
 		call_free(c);
 		return;
 	}
+	pthread_mutex_lock(&c->s->mu);
+	c->s->live_calls++;
+	c->live = true;
+	pthread_mutex_unlock(&c->s->mu);
 	request_call(c->l, c->method);
 	switch (c->method) {
 	case M_PEER: handle_peer(c); break;
@@ -544,6 +556,14 @@ static void shutdown_listeners(sn__rpc_server *s)
 			grpc_server_cancel_all_calls(s->ls[i].gs);
 		while (s->shutdowns_pending > 0)
 			pthread_cond_wait(&s->cv, &s->mu);
+	}
+	/* The server is done with its calls, but our handlers may still have
+	 * their last batches to run (on cancelled calls they fail at once):
+	 * the queue must stay open until every context is freed. */
+	while (s->live_calls > 0) {
+		for (int i = 0; i < s->n_ls; i++)
+			grpc_server_cancel_all_calls(s->ls[i].gs);
+		pthread_cond_wait(&s->cv, &s->mu);
 	}
 	pthread_mutex_unlock(&s->mu);
 }
