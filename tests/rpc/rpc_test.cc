@@ -626,6 +626,54 @@ TEST(RpcCodec, PeerBatchRoundTripsAndBoundsTheCount)
 	free(buf);
 }
 
+/* A peer that accepts TCP connections but never speaks HTTP/2: the first
+ * batch stays in flight, the queue behind it fills, and send refuses. */
+TEST(RpcPeer, QueueIsBoundedAndUnknownMembersAreRefused)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	ASSERT_GE(fd, 0);
+	sockaddr_in a{};
+	a.sin_family = AF_INET;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	socklen_t alen = sizeof a;
+	ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr *>(&a), sizeof a), 0);
+	ASSERT_EQ(listen(fd, 16), 0);
+	ASSERT_EQ(getsockname(fd, reinterpret_cast<sockaddr *>(&a), &alen), 0);
+	std::string silent = "127.0.0.1:" + std::to_string(ntohs(a.sin_port));
+	std::vector<sn__rpc_member> ms = { { 1, "127.0.0.1:1", nullptr },
+					   { 2, silent.c_str(), nullptr } };
+	sn__rpc_peer_options po{};
+	po.id = 1;
+	po.group = 1;
+	po.members = ms.data();
+	po.n_members = ms.size();
+	po.queue_messages = 4;
+	sn__rpc_peer *p = nullptr;
+	ASSERT_EQ(sn__rpc_peer_new(&p, &po), SN_OK);
+	sn_transport tr;
+	sn__rpc_peer_transport(p, &tr);
+	const char d[] = "hb";
+	sn_message msg{ 1, 1, 2, d, sizeof d };
+	/* The first goes into the stream's write; four wait behind it. */
+	for (int i = 0; i < 5; i++)
+		EXPECT_EQ(tr.send(tr.userdata, &msg), SN_OK) << i;
+	EXPECT_EQ(tr.send(tr.userdata, &msg), SN_EBUSY);
+	sn_message other{ 1, 1, 9, d, sizeof d };
+	EXPECT_EQ(tr.send(tr.userdata, &other), SN_ENOTFOUND);
+	sn_message self{ 1, 1, 1, d, sizeof d };
+	EXPECT_EQ(tr.send(tr.userdata, &self), SN_ENOTFOUND);
+	sn__rpc_peer_stats st;
+	sn__rpc_peer_stats_get(p, &st);
+	EXPECT_EQ(st.queued, 5u);
+	EXPECT_EQ(st.busy, 1u);
+	EXPECT_EQ(st.unknown, 2u);
+	EXPECT_EQ(st.streams, 1u);
+	EXPECT_EQ(st.sent, 0u);
+	/* Freeing cancels the stuck stream. */
+	sn__rpc_peer_free(p);
+	close(fd);
+}
+
 INSTANTIATE_TEST_SUITE_P(Engines, Rpc, ::testing::Values("raft", "paxos"),
 			 [](const ::testing::TestParamInfo<std::string> &i) {
 				 return i.param;
