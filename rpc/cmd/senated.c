@@ -145,6 +145,25 @@ static size_t parse_cluster(const char *list, member_cfg *out)
 	return n;
 }
 
+/* mkdir -p; 0 or -1 (errno). */
+static int mkdirs(const char *path)
+{
+	char buf[4096];
+	if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	for (char *p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, 0755) && errno != EEXIST)
+			return -1;
+		*p = '/';
+	}
+	return mkdir(buf, 0755) && errno != EEXIST ? -1 : 0;
+}
+
 static unsigned long parse_num(const char *flag, const char *s,
 			       unsigned long min, unsigned long max)
 {
@@ -268,8 +287,7 @@ int main(int argc, char **argv)
 
 	char store_dir[4096];
 	snprintf(store_dir, sizeof store_dir, "%s/store", data_dir);
-	if ((mkdir(data_dir, 0755) && errno != EEXIST) ||
-	    (mkdir(store_dir, 0755) && errno != EEXIST)) {
+	if (mkdirs(store_dir)) {
 		logf_(SN_LOG_ERROR, "senated: cannot create %s: %s", store_dir,
 		      strerror(errno));
 		return 1;

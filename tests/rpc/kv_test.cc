@@ -351,7 +351,8 @@ protected:
 	}
 	RangeOut Range(uint64_t at, const std::string &k,
 		       const std::string &end = "", int64_t limit = 0,
-		       bool count_only = false, bool serializable = false)
+		       bool count_only = false, bool serializable = false,
+		       bool keys_only = false)
 	{
 		auto *q = new senate_v1_RangeRequest(
 			senate_v1_RangeRequest_init_zero);
@@ -361,6 +362,7 @@ protected:
 		q->range_end.size = static_cast<pb_size_t>(end.size());
 		q->limit = limit;
 		q->count_only = count_only;
+		q->keys_only = keys_only;
 		q->serializable = serializable;
 		RangeOut o;
 		o.r = Call(client_addr[at], "/senate.v1.KV/Range",
@@ -487,6 +489,11 @@ TEST_P(Kv, PutGetRangeDeleteWithRevisionsAndVersions)
 	r = Range(l, "a", std::string(1, '\0'), 0, true);
 	EXPECT_EQ(r.count, 5) << "every key >= a";
 	EXPECT_TRUE(r.kvs.empty()) << "count only";
+	r = Range(l, "p/", "p0", 0, false, false, true);
+	ASSERT_EQ(r.kvs.size(), 3u);
+	EXPECT_EQ(r.kvs[1].key, "p/2");
+	EXPECT_EQ(r.kvs[1].value, "") << "keys only";
+	EXPECT_EQ(r.kvs[1].version, 1);
 
 	int64_t deleted = 0;
 	std::vector<KV> prev;

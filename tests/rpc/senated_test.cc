@@ -210,7 +210,8 @@ protected:
 	}
 	void Start(const std::string &n)
 	{
-		pid[n] = Spawn({ "--name", n, "--data-dir", root + "/" + n,
+		pid[n] = Spawn({ "--name", n, "--data-dir",
+				 root + "/" + n + "/data",
 				 "--listen-peer", peer[n], "--listen-client",
 				 client[n], "--initial-cluster", cluster,
 				 "--tick-ms", "20" },
