@@ -223,6 +223,16 @@ typedef struct sn__store_result {
 void sn__store_result_dispose(sn__store_result *r);
 
 /*
+ * Decode the encoded result of one entry (the bytes a node's proposer gets
+ * back, as `raw` above) into *out: the bytes are copied into out->raw and
+ * the other fields point into it (duplicate and skipped are not encoded:
+ * they stay false). Dispose *out in any case. SN_OK, SN_ENOMEM, or
+ * SN_EMALFORMED when the bytes are not a store result.
+ */
+int sn__store_result_decode(sn__store_result *out, const void *data,
+			    size_t len);
+
+/*
  * Apply committed entries (in index order, the first at most applied+1) in
  * one LMDB write transaction that also records the last one's index/term.
  * Entries at or below the applied index are skipped; NOOP entries only

@@ -592,6 +592,19 @@ bad:
 	return sn__err(SN_ECORRUPT, "store: a stored result does not decode");
 }
 
+int sn__store_result_decode(sn__store_result *out, const void *data,
+			    size_t len)
+{
+	memset(out, 0, sizeof *out);
+	out->message = "";
+	if (len && sn_buf_append(&out->raw, data, len) != SN_OK)
+		return sn__err(SN_ENOMEM, "store result: out of memory");
+	if (sn__res_decode(out) != SN_OK)
+		return sn__err(SN_EMALFORMED,
+			       "store: %zu bytes are not a store result", len);
+	return SN_OK;
+}
+
 void sn__store_result_dispose(sn__store_result *r)
 {
 	if (!r)

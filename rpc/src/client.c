@@ -103,6 +103,14 @@ int sn__rpc_call(sn__rpc_reply *out, const char *target, const char *method,
 		char *d = grpc_slice_to_c_string(details);
 		snprintf(out->details, sizeof out->details, "%s", d);
 		gpr_free(d);
+		for (size_t i = 0; i < md_trailing.count; i++) {
+			const grpc_metadata *md = &md_trailing.metadata[i];
+			if (grpc_slice_str_cmp(md->key, SN__RPC_LEADER_MD))
+				continue;
+			snprintf(out->leader, sizeof out->leader, "%.*s",
+				 (int)GRPC_SLICE_LENGTH(md->value),
+				 (const char *)GRPC_SLICE_START_PTR(md->value));
+		}
 		if (resp) {
 			grpc_slice s = sn__bb_flatten(resp);
 			out->has_message = 1;

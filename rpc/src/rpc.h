@@ -40,6 +40,9 @@ typedef struct sn__rpc_member {
 #define SN__RPC_PEER_MAX_BATCH 1024
 /* Largest gRPC message either side accepts on the Peer service. */
 #define SN__RPC_PEER_MAX_MESSAGE (16u << 20)
+/* Trailing metadata of UNAVAILABLE from a member that is not the leader:
+ * the leader's client address (absent when no leader is known). */
+#define SN__RPC_LEADER_MD "senate-leader"
 /* Largest request on the client services. */
 #define SN__RPC_CLIENT_MAX_MESSAGE (4u << 20)
 
@@ -84,8 +87,18 @@ void sn__rpc_peer_free(sn__rpc_peer *p);
 
 typedef struct sn__rpc_server sn__rpc_server;
 
+struct sn__store;
+
 typedef struct sn__rpc_server_options {
 	sn_node *node;                 /* required; must outlive the server */
+	/* The store the node runs as its state machine (core/node/
+	 * node_store.h); it must outlive the server. NULL: KV is answered
+	 * UNIMPLEMENTED. */
+	struct sn__store *store;
+	uint32_t max_key_bytes;    /* [4096] the store's limits, checked */
+	uint32_t max_value_bytes;  /* [1 MiB] before proposing */
+	unsigned kv_timeout_ms;    /* [5000] a KV call with no answer from
+				      the node by then: DEADLINE_EXCEEDED */
 	uint64_t id;                   /* this member (required) */
 	uint64_t group;
 	const char *engine;            /* reported by Status ("raft") */
@@ -110,7 +123,7 @@ typedef struct sn__rpc_server_stats {
 
 /*
  * Bind, register the services and start serving: Peer (+ Health) on
- * listen_peer; Cluster, Health and (part 2) KV on listen_client.
+ * listen_peer; Cluster, Health and KV on listen_client.
  * SN_OK, SN_EINVAL (options), SN_EIO (an address could not be bound:
  * sn_errmsg() names it), SN_ENOMEM.
  */
@@ -135,6 +148,7 @@ typedef struct sn__rpc_reply {
 	char details[256];   /* the status message */
 	sn_buf message;      /* the (last) response message; dispose it */
 	int has_message;
+	char leader[128];    /* trailing metadata `senate-leader`, or "" */
 } sn__rpc_reply;
 
 /*

@@ -1,7 +1,8 @@
 /*
  * server.c - the gRPC C-core server of one member: Peer.Stream (engine
  * messages in), Cluster.Status, grpc.health.v1.Health/Check; every other
- * method (KV until part 2) is answered UNIMPLEMENTED.
+ * KV.Put/Get/Range/Delete (on the store the node runs, see "KV" below); any
+ * other method is answered UNIMPLEMENTED.
  *
  * One completion queue, polled by `threads` threads, serves two grpc_server
  * objects: the peer listener and the client listener. Every call has a
@@ -17,16 +18,31 @@
 #include <string.h>
 
 #include "base/base.h"
+#include "store/store.h"
 #include "gutil.h"
 #include "health.pb.h"
 #include "senate.pb.h"
 
-enum method { M_GENERIC = -1, M_PEER, M_STATUS, M_HEALTH, M_COUNT };
+enum method {
+	M_GENERIC = -1,
+	M_PEER,
+	M_STATUS,
+	M_HEALTH,
+	M_PUT,
+	M_GET,
+	M_RANGE,
+	M_DELETE,
+	M_COUNT
+};
 
 static const char *const method_path[M_COUNT] = {
 	"/senate.v1.Peer/Stream",
 	"/senate.v1.Cluster/Status",
 	"/grpc.health.v1.Health/Check",
+	"/senate.v1.KV/Put",
+	"/senate.v1.KV/Get",
+	"/senate.v1.KV/Range",
+	"/senate.v1.KV/Delete",
 };
 
 typedef struct listener {
@@ -42,8 +58,13 @@ typedef struct member {
 	char *peer_addr, *client_addr;
 } member;
 
+struct kvop;
+
 struct sn__rpc_server {
 	sn_node *node;
+	sn__store *store;
+	uint32_t max_key, max_value;
+	unsigned kv_timeout_ms;
 	uint64_t id, group;
 	char engine[16];
 	member *members;
@@ -60,6 +81,11 @@ struct sn__rpc_server {
 	pthread_cond_t cv;
 	int shutdowns_pending; /* listeners whose shutdown tag is due */
 	int live_calls;        /* calls received and not yet freed */
+	struct kvop *pending;  /* KV calls waiting for the node */
+	bool stopping;         /* no new KV call waits for the node */
+	bool timer_stop;
+	pthread_t timer;
+	bool timer_started;
 
 	_Atomic uint64_t st_streams, st_batches, st_received, st_refused,
 		st_busy, st_malformed, st_unary;
@@ -81,6 +107,8 @@ typedef struct call {
 	grpc_byte_buffer *resp;
 	grpc_slice status_details;
 	int cancelled;
+	grpc_metadata trailer; /* senate-leader, when n_trailer == 1 */
+	size_t n_trailer;
 	/* Peer.Stream */
 	uint64_t sender;
 	uint64_t received, refused;
@@ -115,6 +143,10 @@ static void call_free(call *c)
 	if (c->resp)
 		grpc_byte_buffer_destroy(c->resp);
 	grpc_slice_unref(c->status_details);
+	if (c->n_trailer) {
+		grpc_slice_unref(c->trailer.key);
+		grpc_slice_unref(c->trailer.value);
+	}
 	free(c->msgs);
 	free(c);
 }
@@ -175,6 +207,12 @@ static void finish(call *c, grpc_status_code code, const char *msg,
 	ops[n].data.send_status_from_server.status = code;
 	ops[n].data.send_status_from_server.status_details =
 		&c->status_details;
+	if (c->n_trailer) {
+		ops[n].data.send_status_from_server.trailing_metadata_count =
+			c->n_trailer;
+		ops[n].data.send_status_from_server.trailing_metadata =
+			&c->trailer;
+	}
 	n++;
 	ops[n].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
 	ops[n].data.recv_close_on_server.cancelled = &c->cancelled;
@@ -187,7 +225,7 @@ static void finish(call *c, grpc_status_code code, const char *msg,
 
 static void invalid(call *c, const char *what, const char *why)
 {
-	char msg[200];
+	char msg[400];
 	snprintf(msg, sizeof msg, "%s: %s", what, why ? why : "malformed");
 	atomic_fetch_add(&c->s->st_malformed, 1);
 	finish(c, GRPC_STATUS_INVALID_ARGUMENT, msg, NULL);
@@ -298,7 +336,7 @@ static void handle_health(call *c)
 			    "HealthCheckRequest"))
 		return;
 	static const char *const known[] = { "", "senate.v1.Cluster",
-					     "senate.v1.Peer" };
+					     "senate.v1.Peer", "senate.v1.KV" };
 	bool found = false;
 	for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
 		if (!strcmp(req.service, known[i]))
@@ -407,6 +445,723 @@ static void handle_peer(call *c)
 	peer_recv(c);
 }
 
+/* --------------------------------------------------------------- KV --- */
+/*
+ * Writes are store commands proposed to the node, reads a read barrier
+ * (unless serializable) then a read of the local store. The node answers on
+ * its apply thread: the call is completed from there (encoding the answer
+ * and starting the last batch, which never blocks). A KV call waiting for
+ * the node is a `kvop` on s->pending: the timer thread answers
+ * DEADLINE_EXCEEDED after kv_timeout_ms, the stop answers UNAVAILABLE;
+ * whichever of them and the node's callback takes the call from op->c
+ * first answers it. The op itself is freed by the last of its two
+ * references (the node's callback, the pending list).
+ */
+
+typedef struct kvop {
+	_Atomic(call *) c;
+	atomic_int refs;
+	int method;
+	int64_t deadline_ms;
+	struct kvop *prev, *next; /* on s->pending (s->mu) */
+	call *taken;              /* kv_expire: the call it took */
+	union {
+		senate_v1_GetRequest get;
+		senate_v1_RangeRequest range;
+	} req;
+	bool put_prev, del_prev;
+} kvop;
+
+static void kvop_unref(kvop *op)
+{
+	if (atomic_fetch_sub(&op->refs, 1) == 1)
+		free(op);
+}
+
+/* Unlink op from s->pending; s->mu held. */
+static void kv_unlink(sn__rpc_server *s, kvop *op)
+{
+	if (op->prev)
+		op->prev->next = op->next;
+	else
+		s->pending = op->next;
+	if (op->next)
+		op->next->prev = op->prev;
+	op->prev = op->next = NULL;
+}
+
+/* Take the call of op (NULL: someone else answers it) and unlink op. */
+static call *kv_take(sn__rpc_server *s, kvop *op)
+{
+	call *c = atomic_exchange(&op->c, NULL);
+	if (c) {
+		pthread_mutex_lock(&s->mu);
+		kv_unlink(s, op);
+		pthread_mutex_unlock(&s->mu);
+	}
+	return c;
+}
+
+static void finish_kv(call *c, grpc_status_code code, const char *msg)
+{
+	finish(c, code, msg, NULL);
+}
+
+/* UNAVAILABLE naming the leader (trailing metadata senate-leader) when one
+ * is known. */
+static void not_leader(call *c)
+{
+	sn__rpc_server *s = c->s;
+	sn_node_status ns;
+	sn_node_status_get(s->node, &ns);
+	const char *addr = NULL;
+	for (size_t i = 0; i < s->n_members; i++)
+		if (ns.engine.leader && s->members[i].id == ns.engine.leader &&
+		    s->members[i].id != s->id)
+			addr = s->members[i].client_addr;
+	char msg[256];
+	if (addr) {
+		snprintf(msg, sizeof msg,
+			 "member %llu is not the leader: retry on the leader, "
+			 "member %llu at %s",
+			 (unsigned long long)s->id,
+			 (unsigned long long)ns.engine.leader, addr);
+		c->trailer.key = grpc_slice_from_static_string(
+			SN__RPC_LEADER_MD);
+		c->trailer.value = grpc_slice_from_copied_string(addr);
+		c->n_trailer = 1;
+	} else {
+		snprintf(msg, sizeof msg,
+			 "member %llu is not the leader and knows no leader "
+			 "(an election may be running): retry in a moment, "
+			 "or on another member",
+			 (unsigned long long)s->id);
+	}
+	finish_kv(c, GRPC_STATUS_UNAVAILABLE, msg);
+}
+
+/* A node error (from propose/read or their callback) as a gRPC status. */
+static void node_error(call *c, int rv)
+{
+	char msg[400];
+	switch (rv) {
+	case SN_ENOTLEADER: not_leader(c); return;
+	case SN_EBUSY:
+		finish_kv(c, GRPC_STATUS_RESOURCE_EXHAUSTED,
+			  "too many requests in flight on this member: "
+			  "retry later, with backoff");
+		return;
+	case SN_ETOOLARGE:
+		finish_kv(c, GRPC_STATUS_INVALID_ARGUMENT,
+			  "the request is larger than the node's largest "
+			  "entry: send smaller keys and values");
+		return;
+	case SN_ESTOPPED: {
+		sn_node_status ns;
+		sn_node_status_get(c->s->node, &ns);
+		snprintf(msg, sizeof msg,
+			 "node stopped: %s; retry on another member",
+			 ns.errmsg[0] ? ns.errmsg : "it is closing");
+		finish_kv(c, GRPC_STATUS_UNAVAILABLE, msg);
+		return;
+	}
+	default:
+		snprintf(msg, sizeof msg, "the node failed the request (%s)",
+			 sn_strerror(rv));
+		finish_kv(c, GRPC_STATUS_INTERNAL, msg);
+	}
+}
+
+static void header(const sn__rpc_server *s, senate_v1_ResponseHeader *h,
+		   uint64_t revision)
+{
+	sn_node_status ns;
+	sn_node_status_get(s->node, &ns);
+	h->group = s->group;
+	h->member_id = s->id;
+	h->revision = (int64_t)revision;
+	h->term = ns.engine.term;
+}
+
+/* Bytes to encode through a callback field. */
+typedef struct span {
+	const uint8_t *p;
+	size_t n;
+} span;
+
+static bool enc_bytes(pb_ostream_t *st, const pb_field_t *f, void *const *arg)
+{
+	const span *sp = *arg;
+	if (!sp->p)
+		return true; /* keys_only / count_only: no value */
+	return pb_encode_tag_for_field(st, f) &&
+	       pb_encode_string(st, sp->p, sp->n);
+}
+
+/* Fill a KeyValue from a store kv; `val` must live until it is encoded. */
+static void to_pb_kv(senate_v1_KeyValue *o, const sn__store_kv *kv, span *val)
+{
+	size_t n = kv->klen < sizeof o->key.bytes ? kv->klen
+						   : sizeof o->key.bytes;
+	memcpy(o->key.bytes, kv->key, n);
+	o->key.size = (pb_size_t)n;
+	val->p = kv->value;
+	val->n = kv->vlen;
+	o->value.funcs.encode = enc_bytes;
+	o->value.arg = val;
+	o->create_revision = (int64_t)kv->create_revision;
+	o->mod_revision = (int64_t)kv->mod_revision;
+	o->version = (int64_t)kv->version;
+	o->lease = (int64_t)kv->lease;
+}
+
+/* A repeated KeyValue field from store kvs. */
+typedef struct kv_list {
+	const sn__store_kv *kvs;
+	size_t n;
+} kv_list;
+
+static bool enc_kvs(pb_ostream_t *st, const pb_field_t *f, void *const *arg)
+{
+	const kv_list *l = *arg;
+	/* ~4 KiB each: on the heap, not on an apply thread's stack. */
+	senate_v1_KeyValue *kv = malloc(sizeof *kv);
+	if (!kv)
+		return false;
+	bool ok = true;
+	for (size_t i = 0; ok && i < l->n; i++) {
+		span val;
+		memset(kv, 0, sizeof *kv);
+		to_pb_kv(kv, &l->kvs[i], &val);
+		ok = pb_encode_tag_for_field(st, f) &&
+		     pb_encode_submessage(st, senate_v1_KeyValue_fields, kv);
+	}
+	free(kv);
+	return ok;
+}
+
+/* A store command's refusal (result status) as a gRPC status. */
+static void store_refusal(call *c, int status, const char *why)
+{
+	char msg[400];
+	grpc_status_code code = GRPC_STATUS_FAILED_PRECONDITION;
+	if (status == SN_EINVAL || status == SN_ETOOLARGE ||
+	    status == SN_EMALFORMED)
+		code = GRPC_STATUS_INVALID_ARGUMENT;
+	snprintf(msg, sizeof msg, "refused by the store: %s",
+		 why && *why ? why : sn_strerror(status));
+	finish_kv(c, code, msg);
+}
+
+/* Answer a write from the store result bytes the node returned. */
+static void write_done(call *c, kvop *op, const void *res, size_t len)
+{
+	sn__store_result r;
+	if (sn__store_result_decode(&r, res, len) != SN_OK) {
+		sn__store_result_dispose(&r);
+		finish_kv(c, GRPC_STATUS_INTERNAL,
+			  "the store's result does not decode");
+		return;
+	}
+	if (r.status != SN_OK) {
+		store_refusal(c, r.status, r.message);
+		sn__store_result_dispose(&r);
+		return;
+	}
+	if (r.n_resps != 1) {
+		sn__store_result_dispose(&r);
+		finish_kv(c, GRPC_STATUS_INTERNAL,
+			  "the store's result has no response");
+		return;
+	}
+	const sn__store_resp *rp = &r.resps[0];
+	if (op->method == M_PUT) {
+		senate_v1_PutResponse *o = calloc(1, sizeof *o);
+		span val;
+		if (!o) {
+			finish_kv(c, GRPC_STATUS_RESOURCE_EXHAUSTED,
+				  "out of memory");
+		} else {
+			o->has_header = true;
+			header(c->s, &o->header, r.revision);
+			if (op->put_prev && rp->n_kvs == 1) {
+				o->has_prev_kv = true;
+				to_pb_kv(&o->prev_kv, &rp->kvs[0], &val);
+			}
+			reply(c, senate_v1_PutResponse_fields, o);
+			free(o);
+		}
+	} else {
+		senate_v1_DeleteResponse o = senate_v1_DeleteResponse_init_zero;
+		kv_list l = { rp->kvs, op->del_prev ? rp->n_kvs : 0 };
+		o.has_header = true;
+		header(c->s, &o.header, r.revision);
+		o.deleted = (int64_t)rp->count;
+		o.prev_kvs.funcs.encode = enc_kvs;
+		o.prev_kvs.arg = &l;
+		reply(c, senate_v1_DeleteResponse_fields, &o);
+	}
+	sn__store_result_dispose(&r);
+}
+
+static void read_error(call *c, int rv, int64_t revision)
+{
+	char msg[300];
+	if (rv == SN_ENOTSUP) {
+		snprintf(msg, sizeof msg,
+			 "revision %lld is not kept: only the current "
+			 "revision (%llu) is; ask for revision 0",
+			 (long long)revision,
+			 (unsigned long long)sn__store_revision(c->s->store));
+		finish_kv(c, GRPC_STATUS_OUT_OF_RANGE, msg);
+	} else if (rv == SN_EBUSY) {
+		finish_kv(c, GRPC_STATUS_RESOURCE_EXHAUSTED,
+			  "too many reads in flight on this member: retry "
+			  "later, with backoff");
+	} else {
+		snprintf(msg, sizeof msg, "the store failed the read: %s",
+			 sn_errmsg());
+		finish_kv(c, GRPC_STATUS_INTERNAL, msg);
+	}
+}
+
+/* Read the local store and answer (a cq thread for a serializable read,
+ * the apply thread after a read barrier). */
+static void read_now(call *c, kvop *op)
+{
+	sn__rpc_server *s = c->s;
+	sn__store_read rd;
+	if (op->method == M_GET) {
+		const senate_v1_GetRequest *q = &op->req.get;
+		int rv = sn__store_range(&rd, s->store, q->key.bytes,
+					 q->key.size, NULL, 0, 0,
+					 (uint64_t)q->revision, 0);
+		if (rv != SN_OK) {
+			read_error(c, rv, q->revision);
+			return;
+		}
+		senate_v1_GetResponse *o = calloc(1, sizeof *o);
+		span val;
+		if (!o) {
+			finish_kv(c, GRPC_STATUS_RESOURCE_EXHAUSTED,
+				  "out of memory");
+		} else {
+			o->has_header = true;
+			header(s, &o->header, rd.revision);
+			if (rd.n_kvs == 1) {
+				o->found = true;
+				o->has_kv = true;
+				to_pb_kv(&o->kv, &rd.kvs[0], &val);
+			}
+			reply(c, senate_v1_GetResponse_fields, o);
+			free(o);
+		}
+		sn__store_read_dispose(&rd);
+		return;
+	}
+	const senate_v1_RangeRequest *q = &op->req.range;
+	unsigned flags = (q->keys_only ? SN__STORE_KEYS_ONLY : 0) |
+			 (q->count_only ? SN__STORE_COUNT_ONLY : 0);
+	int rv = sn__store_range(&rd, s->store, q->key.bytes, q->key.size,
+				 q->range_end.bytes, q->range_end.size,
+				 (uint64_t)q->limit, (uint64_t)q->revision,
+				 flags);
+	if (rv != SN_OK) {
+		read_error(c, rv, q->revision);
+		return;
+	}
+	senate_v1_RangeResponse o = senate_v1_RangeResponse_init_zero;
+	kv_list l = { rd.kvs, q->count_only ? 0 : rd.n_kvs };
+	o.has_header = true;
+	header(s, &o.header, rd.revision);
+	o.kvs.funcs.encode = enc_kvs;
+	o.kvs.arg = &l;
+	o.more = rd.more;
+	o.count = (int64_t)rd.count;
+	reply(c, senate_v1_RangeResponse_fields, &o);
+	sn__store_read_dispose(&rd);
+}
+
+/* The node's answer (apply thread, or the loop thread for a refusal). */
+static void kv_node_cb(void *ud, int status, uint64_t index,
+		       const void *res, size_t len)
+{
+	(void)index;
+	kvop *op = ud;
+	call *c = atomic_exchange(&op->c, NULL);
+	if (c) {
+		pthread_mutex_lock(&c->s->mu);
+		kv_unlink(c->s, op);
+		pthread_mutex_unlock(&c->s->mu);
+		if (status != SN_OK)
+			node_error(c, status);
+		else if (op->method == M_PUT || op->method == M_DELETE)
+			write_done(c, op, res, len);
+		else
+			read_now(c, op);
+		kvop_unref(op); /* the list's reference */
+	}
+	kvop_unref(op); /* the node's */
+}
+
+/* Put op on the pending list (it holds c until someone answers it).
+ * false: the server is stopping (c answered, op freed). */
+static bool kv_wait(call *c, kvop *op)
+{
+	sn__rpc_server *s = c->s;
+	atomic_init(&op->c, c);
+	atomic_init(&op->refs, 2);
+	op->deadline_ms = sn__now_ms() + (int64_t)s->kv_timeout_ms;
+	pthread_mutex_lock(&s->mu);
+	bool stopping = s->stopping;
+	if (!stopping) {
+		op->next = s->pending;
+		if (s->pending)
+			s->pending->prev = op;
+		s->pending = op;
+	}
+	pthread_mutex_unlock(&s->mu);
+	if (stopping) {
+		free(op);
+		finish_kv(c, GRPC_STATUS_UNAVAILABLE,
+			  "the server is stopping: retry on another member");
+		return false;
+	}
+	return true;
+}
+
+/* The node refused at once (its callback will not run). */
+static void kv_refused(sn__rpc_server *s, kvop *op, int rv)
+{
+	kvop_unref(op); /* the node's reference */
+	call *c = kv_take(s, op);
+	if (c) {
+		node_error(c, rv);
+		kvop_unref(op);
+	}
+}
+
+static bool kv_ready(call *c)
+{
+	if (!c->s->store) {
+		finish_kv(c, GRPC_STATUS_UNIMPLEMENTED,
+			  "this member serves no store");
+		return false;
+	}
+	sn_node_status ns;
+	sn_node_status_get(c->s->node, &ns);
+	if (ns.error) {
+		node_error(c, SN_ESTOPPED);
+		return false;
+	}
+	return true;
+}
+
+/* Decoding a value: copied into a malloc()ed buffer, at most max_value. */
+typedef struct value_in {
+	uint8_t *p;
+	size_t n;
+	size_t max;
+	bool too_large;
+} value_in;
+
+static bool dec_value(pb_istream_t *st, const pb_field_t *f, void **arg)
+{
+	(void)f;
+	value_in *v = *arg;
+	size_t n = st->bytes_left;
+	if (n > v->max) {
+		v->too_large = true;
+		v->n = n;
+		PB_RETURN_ERROR(st, "value over the limit");
+	}
+	free(v->p);
+	v->p = malloc(n ? n : 1);
+	if (!v->p)
+		PB_RETURN_ERROR(st, "out of memory");
+	v->n = n;
+	return pb_read(st, v->p, n);
+}
+
+/* INVALID_ARGUMENT naming the limits. */
+static void kv_invalid(call *c, const char *what, const char *why)
+{
+	char msg[300];
+	snprintf(msg, sizeof msg,
+		 "%s (keys are 1 to %u bytes, values at most %u bytes)", why,
+		 (unsigned)c->s->max_key, (unsigned)c->s->max_value);
+	invalid(c, what, msg);
+}
+
+static bool key_ok(call *c, const char *what, size_t klen)
+{
+	if (klen == 0) {
+		kv_invalid(c, what, "the key is empty");
+		return false;
+	}
+	if (klen > c->s->max_key) {
+		char why[80];
+		snprintf(why, sizeof why, "a key of %zu bytes is too long",
+			 klen);
+		kv_invalid(c, what, why);
+		return false;
+	}
+	return true;
+}
+
+static void handle_write(call *c)
+{
+	sn__rpc_server *s = c->s;
+	if (!kv_ready(c))
+		return;
+	sn_buf cmd = SN_BUF_INIT;
+	kvop *op = calloc(1, sizeof *op);
+	if (!op) {
+		finish_kv(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+		return;
+	}
+	op->method = c->method;
+	int rv;
+	if (c->method == M_PUT) {
+		const char *what = "PutRequest";
+		/* ~4 KiB: on the heap. */
+		senate_v1_PutRequest *q = calloc(1, sizeof *q);
+		value_in v = { NULL, 0, s->max_value, false };
+		if (!q) {
+			free(op);
+			finish_kv(c, GRPC_STATUS_RESOURCE_EXHAUSTED,
+				  "out of memory");
+			return;
+		}
+		q->value.funcs.decode = dec_value;
+		q->value.arg = &v;
+		bool ok = false;
+		if (!c->payload) {
+			invalid(c, what, "no request message");
+		} else {
+			grpc_slice sl = sn__bb_flatten(c->payload);
+			pb_istream_t st = pb_istream_from_buffer(
+				GRPC_SLICE_START_PTR(sl),
+				GRPC_SLICE_LENGTH(sl));
+			ok = pb_decode(&st, senate_v1_PutRequest_fields, q);
+			grpc_slice_unref(sl);
+			if (!ok && v.too_large) {
+				char why[80];
+				snprintf(why, sizeof why,
+					 "a value of %zu bytes is too large",
+					 v.n);
+				kv_invalid(c, what, why);
+			} else if (!ok) {
+				kv_invalid(c, what, PB_GET_ERROR(&st));
+			}
+		}
+		ok = ok && key_ok(c, what, q->key.size);
+		if (ok) {
+			op->put_prev = q->prev_kv;
+			rv = sn__store_cmd_put(
+				&cmd, q->request_id.client_id,
+				q->request_id.seq, q->key.bytes, q->key.size,
+				v.p, v.n, (uint64_t)q->lease, q->prev_kv);
+			if (rv != SN_OK)
+				kv_invalid(c, what, sn_errmsg());
+			ok = rv == SN_OK;
+		}
+		free(v.p);
+		free(q);
+		if (!ok) {
+			free(op);
+			sn_buf_dispose(&cmd);
+			return;
+		}
+	} else {
+		const char *what = "DeleteRequest";
+		senate_v1_DeleteRequest *q = calloc(1, sizeof *q);
+		if (!q) {
+			free(op);
+			finish_kv(c, GRPC_STATUS_RESOURCE_EXHAUSTED,
+				  "out of memory");
+			return;
+		}
+		bool ok = decode_request(c, senate_v1_DeleteRequest_fields, q,
+					 what) &&
+			  key_ok(c, what, q->key.size);
+		if (ok) {
+			op->del_prev = q->prev_kv;
+			rv = sn__store_cmd_delete_range(
+				&cmd, q->request_id.client_id,
+				q->request_id.seq, q->key.bytes, q->key.size,
+				q->range_end.bytes, q->range_end.size,
+				q->prev_kv);
+			if (rv != SN_OK)
+				kv_invalid(c, what, sn_errmsg());
+			ok = rv == SN_OK;
+		}
+		free(q);
+		if (!ok) {
+			free(op);
+			sn_buf_dispose(&cmd);
+			return;
+		}
+	}
+	/* A follower would only answer SN_ENOTLEADER: say so at once. */
+	sn_node_status ns;
+	sn_node_status_get(s->node, &ns);
+	if (ns.engine.role != SN_ROLE_LEADER) {
+		free(op);
+		sn_buf_dispose(&cmd);
+		not_leader(c);
+		return;
+	}
+	if (kv_wait(c, op)) {
+		rv = sn_node_propose(s->node, cmd.ptr, cmd.size, kv_node_cb,
+				     op);
+		if (rv != SN_OK)
+			kv_refused(s, op, rv);
+	}
+	sn_buf_dispose(&cmd);
+}
+
+static void handle_read(call *c)
+{
+	sn__rpc_server *s = c->s;
+	if (!kv_ready(c))
+		return;
+	kvop *op = calloc(1, sizeof *op);
+	if (!op) {
+		finish_kv(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+		return;
+	}
+	op->method = c->method;
+	bool serializable;
+	if (c->method == M_GET) {
+		senate_v1_GetRequest *q = &op->req.get;
+		if (!decode_request(c, senate_v1_GetRequest_fields, q,
+				    "GetRequest") ||
+		    !key_ok(c, "GetRequest", q->key.size)) {
+			free(op);
+			return;
+		}
+		if (q->revision < 0) {
+			free(op);
+			invalid(c, "GetRequest", "a negative revision");
+			return;
+		}
+		serializable = q->serializable;
+	} else {
+		senate_v1_RangeRequest *q = &op->req.range;
+		if (!decode_request(c, senate_v1_RangeRequest_fields, q,
+				    "RangeRequest") ||
+		    !key_ok(c, "RangeRequest", q->key.size)) {
+			free(op);
+			return;
+		}
+		if (q->revision < 0 || q->limit < 0) {
+			free(op);
+			invalid(c, "RangeRequest",
+				"a negative revision or limit");
+			return;
+		}
+		serializable = q->serializable;
+	}
+	if (serializable) {
+		read_now(c, op);
+		free(op);
+		return;
+	}
+	sn_node_status ns;
+	sn_node_status_get(s->node, &ns);
+	if (ns.engine.role != SN_ROLE_LEADER) {
+		free(op);
+		not_leader(c);
+		return;
+	}
+	if (kv_wait(c, op)) {
+		int rv = sn_node_read(s->node, kv_node_cb, op);
+		if (rv != SN_OK)
+			kv_refused(s, op, rv);
+	}
+}
+
+/* Take every pending call whose deadline passed (all when `all`); answer
+ * them outside the lock. */
+static void kv_expire(sn__rpc_server *s, bool all, grpc_status_code code,
+		      const char *msg)
+{
+	int64_t now = sn__now_ms();
+	kvop *done = NULL;
+	pthread_mutex_lock(&s->mu);
+	for (kvop *op = s->pending, *next; op; op = next) {
+		next = op->next;
+		if (!all && op->deadline_ms > now)
+			continue;
+		call *c = atomic_exchange(&op->c, NULL);
+		if (!c)
+			continue; /* the node's callback is answering it */
+		kv_unlink(s, op);
+		op->taken = c;
+		op->next = done;
+		done = op;
+	}
+	pthread_mutex_unlock(&s->mu);
+	while (done) {
+		kvop *op = done;
+		done = op->next;
+		op->next = NULL;
+		finish_kv(op->taken, code, msg);
+		kvop_unref(op);
+	}
+}
+
+static void kv_detach_all(sn__rpc_server *s)
+{
+	pthread_mutex_lock(&s->mu);
+	s->stopping = true;
+	pthread_mutex_unlock(&s->mu);
+	kv_expire(s, true, GRPC_STATUS_UNAVAILABLE,
+		  "the server is stopping: retry on another member (a write "
+		  "may have been applied: retry it with the same request_id)");
+}
+
+static void *timer_thread(void *arg)
+{
+	sn__rpc_server *s = arg;
+	char msg[256];
+	snprintf(msg, sizeof msg,
+		 "no answer from the node within %u ms (no commit: is a "
+		 "quorum up?); retry, a write with the same request_id",
+		 s->kv_timeout_ms);
+	pthread_mutex_lock(&s->mu);
+	while (!s->timer_stop) {
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_nsec += 20 * 1000000L;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&s->cv, &s->mu, &until);
+		if (s->timer_stop || !s->pending)
+			continue;
+		pthread_mutex_unlock(&s->mu);
+		kv_expire(s, false, GRPC_STATUS_DEADLINE_EXCEEDED, msg);
+		pthread_mutex_lock(&s->mu);
+	}
+	pthread_mutex_unlock(&s->mu);
+	return NULL;
+}
+
+static void stop_timer(sn__rpc_server *s)
+{
+	if (!s->timer_started)
+		return;
+	pthread_mutex_lock(&s->mu);
+	s->timer_stop = true;
+	pthread_cond_broadcast(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+	pthread_join(s->timer, NULL);
+	s->timer_started = false;
+}
+
 /* ---------------------------------------------------------- dispatch --- */
 
 static void on_new_call(sn__tag *t, bool ok)
@@ -425,6 +1180,10 @@ static void on_new_call(sn__tag *t, bool ok)
 	case M_PEER: handle_peer(c); break;
 	case M_STATUS: handle_status(c); break;
 	case M_HEALTH: handle_health(c); break;
+	case M_PUT:
+	case M_DELETE: handle_write(c); break;
+	case M_GET:
+	case M_RANGE: handle_read(c); break;
 	default:
 		finish(c, GRPC_STATUS_UNIMPLEMENTED,
 		       "method not implemented by this member", NULL);
@@ -538,6 +1297,10 @@ static void shutdown_listeners(sn__rpc_server *s)
 	for (int i = 0; i < s->n_ls; i++)
 		grpc_server_shutdown_and_notify(s->ls[i].gs, s->cq,
 						&s->ls[i].shutdown_tag);
+	/* KV calls waiting for the node would hold the shutdown up until the
+	 * node answers (or forever, if it has lost its quorum): answer them
+	 * now; the node's callbacks find them gone. */
+	kv_detach_all(s);
 	struct timespec until;
 	clock_gettime(CLOCK_REALTIME, &until);
 	until.tv_sec += s->grace_ms / 1000;
@@ -588,6 +1351,14 @@ int sn__rpc_server_start(sn__rpc_server **out,
 	s->group = o->group;
 	copy_str(s->engine, sizeof s->engine, o->engine ? o->engine : "raft");
 	s->grace_ms = o->grace_ms ? o->grace_ms : 500;
+	s->store = o->store;
+	s->max_key = o->max_key_bytes ? o->max_key_bytes
+				      : SN__STORE_DEFAULT_MAX_KEY;
+	if (s->max_key > 4096)
+		s->max_key = 4096; /* senate.options bounds KV keys */
+	s->max_value = o->max_value_bytes ? o->max_value_bytes
+					  : SN__STORE_DEFAULT_MAX_VALUE;
+	s->kv_timeout_ms = o->kv_timeout_ms ? o->kv_timeout_ms : 5000;
 	s->members = calloc(o->n_members ? o->n_members : 1, sizeof *s->members);
 	if (!s->members) {
 		server_free(s);
@@ -613,9 +1384,17 @@ int sn__rpc_server_start(sn__rpc_server **out,
 			break;
 	if (rv == SN_OK && !s->n_threads)
 		rv = sn__err(SN_ENOMEM, "rpc: cannot start a server thread");
+	if (rv == SN_OK) {
+		if (pthread_create(&s->timer, NULL, timer_thread, s) != 0)
+			rv = sn__err(SN_ENOMEM,
+				     "rpc: cannot start the KV timer thread");
+		else
+			s->timer_started = true;
+	}
 	if (rv != SN_OK) {
 		/* The listeners never started: no call, no shutdown tag; they
 		 * are destroyed as they are. The queue is empty. */
+		stop_timer(s);
 		grpc_completion_queue_shutdown(s->cq);
 		for (unsigned i = 0; i < s->n_threads; i++)
 			pthread_join(s->threads[i], NULL);
@@ -660,6 +1439,7 @@ void sn__rpc_server_stop(sn__rpc_server *s)
 	if (!s)
 		return;
 	shutdown_listeners(s);
+	stop_timer(s);
 	/* Every call has finished: what is left in the queue are the
 	 * completions of their last batches. Drain it, then destroy. */
 	grpc_completion_queue_shutdown(s->cq);

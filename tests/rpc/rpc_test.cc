@@ -509,7 +509,7 @@ TEST_P(Rpc, GarbageGetsInvalidArgumentAndTheServerKeepsServing)
 	sn__rpc_server_stats ss;
 	sn__rpc_server_stats_get(m[1].srv, &ss);
 	EXPECT_EQ(ss.malformed, 2 * garbage.size() + 1);
-	/* KV is declared but not served yet. */
+	/* KV is not served by a member without a store (these run a map). */
 	c = Raw(client_addr[1], "/senate.v1.KV/Put", { "" });
 	EXPECT_EQ(c.code, 12 /* UNIMPLEMENTED */) << c.details;
 	/* Still serving: a status call, and the cluster still commits. */

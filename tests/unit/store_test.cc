@@ -1264,4 +1264,55 @@ TEST_F(Store, ReadsRunConcurrentlyWithTheWriter)
 	EXPECT_GT(reads, 0);
 }
 
+/* ---- the result decoder (what a node's proposer gets back) ---------- */
+
+TEST_F(Store, ResultDecoderRoundTripsTheAppliedResultBytes)
+{
+	StoreT s(Dir("a"));
+	ASSERT_EQ(s.Cmd(Put("k", "v1")).status, SN_OK);
+	const std::vector<Res> rs = s.Cmds({ Put("k", "v2", 5, true),
+					     Del("k", "", true), Put("", "x") });
+	ASSERT_EQ(rs.size(), 3u);
+	for (const Res &want : rs) {
+		sn__store_result got;
+		ASSERT_EQ(sn__store_result_decode(&got, want.raw.data(),
+						  want.raw.size()),
+			  SN_OK)
+			<< sn_errmsg();
+		Res g = ToRes(got);
+		sn__store_result_dispose(&got);
+		EXPECT_EQ(g.status, want.status);
+		EXPECT_EQ(g.message, want.message);
+		EXPECT_EQ(g.revision, want.revision);
+		EXPECT_EQ(g.succeeded, want.succeeded);
+		EXPECT_EQ(g.raw, want.raw);
+		ASSERT_EQ(g.resps.size(), want.resps.size());
+		for (size_t i = 0; i < g.resps.size(); i++) {
+			EXPECT_EQ(g.resps[i].type, want.resps[i].type);
+			EXPECT_EQ(g.resps[i].count, want.resps[i].count);
+			EXPECT_EQ(g.resps[i].kvs, want.resps[i].kvs);
+		}
+	}
+	/* The put returned its previous kv, the delete its deleted one. */
+	ASSERT_EQ(rs[0].resps[0].kvs.size(), 1u);
+	EXPECT_EQ(rs[0].resps[0].kvs[0].value, "v1");
+	EXPECT_EQ(rs[1].resps[0].count, 1u);
+	EXPECT_NE(rs[2].status, SN_OK) << "empty key refused";
+
+	/* Anything else is SN_EMALFORMED, never a crash or a read past. */
+	const std::string good = rs[0].raw;
+	for (size_t cut = 0; cut < good.size(); cut++) {
+		sn__store_result r;
+		EXPECT_EQ(sn__store_result_decode(&r, good.data(), cut),
+			  SN_EMALFORMED)
+			<< "truncated at " << cut;
+		sn__store_result_dispose(&r);
+	}
+	sn__store_result r;
+	std::string extra = good + "x";
+	EXPECT_EQ(sn__store_result_decode(&r, extra.data(), extra.size()),
+		  SN_EMALFORMED);
+	sn__store_result_dispose(&r);
+}
+
 } // namespace
