@@ -2,7 +2,9 @@
 #
 #   make build       configure (CMake + Ninja) and build into ./build
 #   make test        bootstrap the machine, build, run every test (CTest)
-#   make run         the simulator demo (the cluster takes its place later)
+#   make run         start a local 3-member cluster (./senate-data) with a
+#                    live status view; Ctrl-C stops it
+#   make sim         the simulator demo (SEEDS=a-b seeded Raft clusters)
 #   make abi-update  regenerate the ABI baseline after an intended change
 #   make clean       remove the build tree
 
@@ -11,7 +13,7 @@ BUILD_TYPE ?= RelWithDebInfo
 JOBS       ?= 2
 SEEDS      ?= 1-200
 
-.PHONY: all bootstrap configure build test run abi-update clean
+.PHONY: all bootstrap configure build test run sim abi-update clean
 
 all: build
 
@@ -32,7 +34,11 @@ test: bootstrap
 	$(MAKE) --no-print-directory build
 	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)
 
-run: build
+run: bootstrap
+	$(MAKE) --no-print-directory build
+	rpc/cmd/senate-run.sh $(BUILD)/bin senate-data
+
+sim: build
 	$(BUILD)/bin/senate-sim --engine raft --seeds $(SEEDS)
 
 abi-update: build
