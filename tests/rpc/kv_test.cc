@@ -4,6 +4,7 @@
  * server, for both engines. Every request is a real client call through the
  * gRPC C core (sn__rpc_call) on 127.0.0.1.
  */
+#include "../common/test_dir.h"
 #include <gtest/gtest.h>
 
 #include <senate/senate.h>
@@ -210,13 +211,8 @@ protected:
 
 	void SetUp() override
 	{
-		const char *tmp = getenv("TMPDIR");
-		std::string tmpl = std::string(tmp && *tmp ? tmp : "/tmp") +
-				   "/senate-kv-XXXXXX";
-		std::vector<char> buf(tmpl.begin(), tmpl.end());
-		buf.push_back('\0');
-		ASSERT_NE(mkdtemp(buf.data()), nullptr);
-		root = buf.data();
+		root = senate_test::MakeTestDir("senate-kv");
+		ASSERT_FALSE(root.empty()) << "cannot create a test directory";
 		for (uint64_t id : voters) {
 			int pp = FreePort(), cp = FreePort();
 			ASSERT_GT(pp, 0);

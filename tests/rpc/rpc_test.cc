@@ -6,6 +6,7 @@
  * the wire, and peer messages from an unknown sender. No mocks: every call
  * goes through the gRPC C core on 127.0.0.1.
  */
+#include "../common/test_dir.h"
 #include <gtest/gtest.h>
 
 #include <senate/senate.h>
@@ -183,13 +184,8 @@ protected:
 
 	void SetUp() override
 	{
-		const char *tmp = getenv("TMPDIR");
-		std::string tmpl = std::string(tmp && *tmp ? tmp : "/tmp") +
-				   "/senate-rpc-XXXXXX";
-		std::vector<char> buf(tmpl.begin(), tmpl.end());
-		buf.push_back('\0');
-		ASSERT_NE(mkdtemp(buf.data()), nullptr);
-		root = buf.data();
+		root = senate_test::MakeTestDir("senate-rpc");
+		ASSERT_FALSE(root.empty()) << "cannot create a test directory";
 		for (uint64_t id : voters) {
 			int pp = FreePort(), cp = FreePort();
 			ASSERT_GT(pp, 0);

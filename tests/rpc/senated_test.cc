@@ -4,6 +4,7 @@
  * new leader serving, the killed member restarted and catching up, then
  * SIGTERM to all and exit status 0. Bad flags exit 2.
  */
+#include "../common/test_dir.h"
 #include <gtest/gtest.h>
 
 #include <senate/senate.h>
@@ -163,13 +164,8 @@ protected:
 
 	void SetUp() override
 	{
-		const char *tmp = getenv("TMPDIR");
-		std::string tmpl = std::string(tmp && *tmp ? tmp : "/tmp") +
-				   "/senated-XXXXXX";
-		std::vector<char> buf(tmpl.begin(), tmpl.end());
-		buf.push_back('\0');
-		ASSERT_NE(mkdtemp(buf.data()), nullptr);
-		root = buf.data();
+		root = senate_test::MakeTestDir("senated");
+		ASSERT_FALSE(root.empty()) << "cannot create a test directory";
 		for (const std::string &n : names) {
 			peer[n] = "127.0.0.1:" + std::to_string(FreePort());
 			client[n] = "127.0.0.1:" + std::to_string(FreePort());

@@ -7,6 +7,7 @@
  * restarted from its disk, catch-up by snapshot after compaction, a whole
  * cluster restarted, and option checks.
  */
+#include "../common/test_dir.h"
 #include <gtest/gtest.h>
 
 #include <senate/senate.h>
@@ -186,13 +187,8 @@ protected:
 
 	void SetUp() override
 	{
-		const char *tmp = getenv("TMPDIR");
-		std::string tmpl = std::string(tmp && *tmp ? tmp : "/tmp") +
-				   "/senate-node-XXXXXX";
-		std::vector<char> buf(tmpl.begin(), tmpl.end());
-		buf.push_back('\0');
-		ASSERT_NE(mkdtemp(buf.data()), nullptr);
-		root = buf.data();
+		root = senate_test::MakeTestDir("senate-node");
+		ASSERT_FALSE(root.empty()) << "cannot create a test directory";
 		tr.userdata = this;
 		tr.send = Send;
 	}

@@ -2,6 +2,7 @@
  * snapshot_test.cc - core/log/snapshot*.c: the header codec, writing
  * (resumable, atomic commit, cleanup), reading with every checksum checked.
  */
+#include "../common/test_dir.h"
 #include <gtest/gtest.h>
 
 #include <senate/senate.h>
@@ -41,13 +42,8 @@ class SnapshotFile : public ::testing::Test {
 protected:
 	void SetUp() override
 	{
-		const char *tmp = getenv("TMPDIR");
-		std::string tmpl = std::string(tmp && *tmp ? tmp : "/tmp") +
-				   "/senate-snap-XXXXXX";
-		std::vector<char> buf(tmpl.begin(), tmpl.end());
-		buf.push_back('\0');
-		ASSERT_NE(mkdtemp(buf.data()), nullptr);
-		root = buf.data();
+		root = senate_test::MakeTestDir("senate-snap");
+		ASSERT_FALSE(root.empty()) << "cannot create a test directory";
 		dir = root + "/snaps";
 	}
 	void TearDown() override { fs::remove_all(root); }

@@ -15,6 +15,7 @@
  * This is the storage half of "a failed fsync stops the node"; the node
  * runtime (core/node) turns it into a stopped process.
  */
+#include "../common/test_dir.h"
 #include "wal_harness.h"
 
 #include <senate/paxos.h>
@@ -94,13 +95,8 @@ protected:
 
 	void SetUp() override
 	{
-		const char *tmp = getenv("TMPDIR");
-		std::string tmpl = std::string(tmp && *tmp ? tmp : "/tmp") +
-				   "/senate-se-XXXXXX";
-		std::vector<char> buf(tmpl.begin(), tmpl.end());
-		buf.push_back('\0');
-		ASSERT_NE(mkdtemp(buf.data()), nullptr);
-		root = buf.data();
+		root = senate_test::MakeTestDir("senate-se");
+		ASSERT_FALSE(root.empty()) << "cannot create a test directory";
 		sn__wal_hooks.fdatasync = SelectiveSync;
 		for (uint64_t id : voters)
 			ASSERT_NO_FATAL_FAILURE(Start(id));

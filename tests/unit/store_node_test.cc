@@ -6,6 +6,7 @@
  * member behind the compacted log catches up through LMDB's snapshot copy;
  * a whole cluster restarts on its disks with every acknowledged write.
  */
+#include "../common/test_dir.h"
 #include <gtest/gtest.h>
 
 #include <senate/senate.h>
@@ -70,13 +71,8 @@ protected:
 	}
 	void SetUp() override
 	{
-		const char *tmp = getenv("TMPDIR");
-		std::string tmpl = std::string(tmp && *tmp ? tmp : "/tmp") +
-				   "/senate-sn-XXXXXX";
-		std::vector<char> buf(tmpl.begin(), tmpl.end());
-		buf.push_back('\0');
-		ASSERT_NE(mkdtemp(buf.data()), nullptr);
-		root = buf.data();
+		root = senate_test::MakeTestDir("senate-sn");
+		ASSERT_FALSE(root.empty()) << "cannot create a test directory";
 		tr.userdata = this;
 		tr.send = Send;
 	}

@@ -5,6 +5,7 @@
  * replicas fed the same entries in different batches, malformed commands,
  * reads concurrent with the writer.
  */
+#include "../common/test_dir.h"
 #include <gtest/gtest.h>
 
 #include <senate/senate.h>
@@ -228,13 +229,9 @@ const std::string kAll("\0", 1); /* range end: every key >= key */
 
 std::string TmpDir(const char *name)
 {
-	const char *tmp = getenv("TMPDIR");
-	std::string tmpl = std::string(tmp && *tmp ? tmp : "/tmp") + "/" +
-			   name + "-XXXXXX";
-	std::vector<char> buf(tmpl.begin(), tmpl.end());
-	buf.push_back('\0');
-	EXPECT_NE(mkdtemp(buf.data()), nullptr);
-	return buf.data();
+	std::string d = senate_test::MakeTestDir(name);
+	EXPECT_FALSE(d.empty()) << "cannot create a test directory";
+	return d;
 }
 
 /* One store in a fresh directory; entries are numbered by the fixture. */

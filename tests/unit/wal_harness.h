@@ -6,6 +6,7 @@
 #ifndef SENATE_TESTS_WAL_HARNESS_H
 #define SENATE_TESTS_WAL_HARNESS_H
 
+#include "../common/test_dir.h"
 #include <gtest/gtest.h>
 
 #include <senate/senate.h>
@@ -379,13 +380,8 @@ protected:
 
 	void SetUp() override
 	{
-		const char *tmp = getenv("TMPDIR");
-		std::string tmpl = std::string(tmp && *tmp ? tmp : "/tmp") +
-				   "/senate-wal-XXXXXX";
-		std::vector<char> buf(tmpl.begin(), tmpl.end());
-		buf.push_back('\0');
-		ASSERT_NE(mkdtemp(buf.data()), nullptr);
-		root = buf.data();
+		root = senate_test::MakeTestDir("senate-wal");
+		ASSERT_FALSE(root.empty()) << "cannot create a test directory";
 		dir = root + "/wal";
 		ASSERT_EQ(sn_wal_options_init(&opts, SN_WAL_OPTIONS_VERSION),
 			  SN_OK);
