@@ -361,13 +361,13 @@ size_t sn__memstore_pending(const sn_storage *s)
 size_t sn__memstore_sync(sn_storage *s, size_t n)
 {
 	sn__memstore *m = ms_of(s);
-	size_t todo, done = 0;
+	size_t want, done = 0;
 
 	if (!m)
 		return 0;
 	/* Only what is pending now: writes queued by callbacks wait. */
-	todo = n < m->n_pending ? n : m->n_pending;
-	while (done < todo && m->head) {
+	want = n < m->n_pending ? n : m->n_pending;
+	while (done < want && m->head) {
 		ms_write *w = dequeue(m);
 		if (m->fail_next) {
 			int code = m->fail_next;

@@ -377,7 +377,6 @@ static void node_free(sn_node *n)
 	if (n->rcv)
 		sn_snapshot_writer_close(n->rcv);
 	sn_snapshot_reader_close(n->snd);
-	sn__free(n->snd_meta.voters ? (void *)n->snd_meta.voters : NULL);
 	sn__free(n->pend);
 	sn__free(n->preads);
 	sn__free(n->voters);

@@ -23,9 +23,10 @@ static int st_apply(void *ud, const sn_entry *es, size_t n, sn_buf *out)
 		return sn__err(SN_ENOMEM, "store: out of memory");
 	rv = sn__store_apply(ud, es, n, res);
 	for (size_t i = 0; i < n; i++) {
-		if (rv == SN_OK && res[i].raw.size &&
-		    sn_buf_append(&out[i], res[i].raw.ptr, res[i].raw.size))
-			rv = SN_ENOMEM;
+		if (rv == SN_OK) { /* hand the encoded result over, no copy */
+			out[i] = res[i].raw;
+			res[i].raw = (sn_buf)SN_BUF_INIT;
+		}
 		sn__store_result_dispose(&res[i]);
 	}
 	sn__free(res);

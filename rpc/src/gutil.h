@@ -27,6 +27,22 @@ typedef struct sn__tag {
 	void (*fn)(struct sn__tag *t, bool ok);
 } sn__tag;
 
+/* A completion-queue thread's body: run each event's handler until the
+ * queue is shut down and drained. */
+static inline void sn__cq_run(grpc_completion_queue *cq)
+{
+	for (;;) {
+		grpc_event ev = grpc_completion_queue_next(
+			cq, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
+		if (ev.type == GRPC_QUEUE_SHUTDOWN)
+			break;
+		if (ev.type == GRPC_OP_COMPLETE) {
+			sn__tag *t = ev.tag;
+			t->fn(t, ev.success != 0);
+		}
+	}
+}
+
 #define SN__CONTAINER(ptr, type, member) \
 	((type *)(void *)((char *)(ptr)-offsetof(type, member)))
 

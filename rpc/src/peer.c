@@ -349,16 +349,7 @@ static int peer_send(void *ud, const sn_message *m)
 static void *cq_thread(void *arg)
 {
 	sn__rpc_peer *p = arg;
-	for (;;) {
-		grpc_event ev = grpc_completion_queue_next(
-			p->cq, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
-		if (ev.type == GRPC_QUEUE_SHUTDOWN)
-			break;
-		if (ev.type == GRPC_OP_COMPLETE) {
-			sn__tag *t = ev.tag;
-			t->fn(t, ev.success != 0);
-		}
-	}
+	sn__cq_run(p->cq);
 	return NULL;
 }
 

@@ -1193,16 +1193,7 @@ static void on_new_call(sn__tag *t, bool ok)
 static void *cq_thread(void *arg)
 {
 	sn__rpc_server *s = arg;
-	for (;;) {
-		grpc_event ev = grpc_completion_queue_next(
-			s->cq, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
-		if (ev.type == GRPC_QUEUE_SHUTDOWN)
-			break;
-		if (ev.type == GRPC_OP_COMPLETE) {
-			sn__tag *t = ev.tag;
-			t->fn(t, ev.success != 0);
-		}
-	}
+	sn__cq_run(s->cq);
 	return NULL;
 }
 

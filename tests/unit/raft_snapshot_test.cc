@@ -1188,11 +1188,11 @@ TEST(RaftSnapshotTransfer, SnapshotReadFailingMidTransferResumes)
 /* Leader-side transfer state does not survive the follower's restart: the
  * follower answers the leader's next chunk with offset 0 and the transfer
  * starts over. */
-TEST(RaftSnapshotTransfer, FollowerRestartedMidTransferStartsOver)
+/* Follower 3 has received the first 400 of the snapshot's 1000 bytes; the
+ * rest is held back. */
+static void CutTransferAt400(Net &net, Snap *s)
 {
-	Net net(Ids(3), SnapConfig());
-	Snap s;
-	ASSERT_NO_FATAL_FAILURE(LagBehindSnapshot(net, 1000, &s));
+	ASSERT_NO_FATAL_FAILURE(LagBehindSnapshot(net, 1000, s));
 	net.filter = [](const Msg &m) {
 		return m.type == SNAP && m.offset >= 400 ? Net::kHold
 							 : Net::kDeliver;
@@ -1200,6 +1200,13 @@ TEST(RaftSnapshotTransfer, FollowerRestartedMidTransferStartsOver)
 	Reconnect(net);
 	net.Deliver();
 	ASSERT_EQ(400u, net.node(3).rcv.data.size());
+}
+
+TEST(RaftSnapshotTransfer, FollowerRestartedMidTransferStartsOver)
+{
+	Net net(Ids(3), SnapConfig());
+	Snap s;
+	ASSERT_NO_FATAL_FAILURE(CutTransferAt400(net, &s));
 	net.Restart(3);
 	net.filter = nullptr;
 	net.TakeSent();
@@ -1220,14 +1227,7 @@ TEST(RaftSnapshotTransfer, FollowerRestartedWithItsPartialFileResumes)
 {
 	Net net(Ids(3), SnapConfig());
 	Snap s;
-	ASSERT_NO_FATAL_FAILURE(LagBehindSnapshot(net, 1000, &s));
-	net.filter = [](const Msg &m) {
-		return m.type == SNAP && m.offset >= 400 ? Net::kHold
-							 : Net::kDeliver;
-	};
-	Reconnect(net);
-	net.Deliver();
-	ASSERT_EQ(400u, net.node(3).rcv.data.size());
+	ASSERT_NO_FATAL_FAILURE(CutTransferAt400(net, &s));
 	net.RestartResuming(3);
 	net.filter = nullptr;
 	net.TakeSent();
@@ -1250,14 +1250,7 @@ TEST(RaftSnapshotTransfer, ResumedPartialWithADamagedByteStartsOver)
 {
 	Net net(Ids(3), SnapConfig());
 	Snap s;
-	ASSERT_NO_FATAL_FAILURE(LagBehindSnapshot(net, 1000, &s));
-	net.filter = [](const Msg &m) {
-		return m.type == SNAP && m.offset >= 400 ? Net::kHold
-							 : Net::kDeliver;
-	};
-	Reconnect(net);
-	net.Deliver();
-	ASSERT_EQ(400u, net.node(3).rcv.data.size());
+	ASSERT_NO_FATAL_FAILURE(CutTransferAt400(net, &s));
 	net.node(3).rcv.data[123] ^= 0x40;
 	net.RestartResuming(3);
 	net.filter = nullptr;
