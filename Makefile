@@ -44,6 +44,8 @@ sim: build
 abi-update: build
 	abi/update.sh $(BUILD)/lib/libsenate.so abi/libsenate.abi \
 		core/include/senate
+	abi/update.sh $(BUILD)/lib/libsenate-client.so abi/libsenate-client.abi \
+		rpc/include/senate
 
 clean:
 	rm -rf $(BUILD)

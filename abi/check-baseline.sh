@@ -40,7 +40,7 @@ rc=$?
 set -e
 
 if ((rc == 0)); then
-	echo "abi_baseline: libsenate matches $(basename "$baseline")"
+	echo "abi_baseline: $(basename "$lib") matches $(basename "$baseline")"
 	exit 0
 fi
 echo "$report"
@@ -50,6 +50,6 @@ else
 	echo "abi_baseline: the public ABI differs from the committed baseline" \
 	     "(abidiff status $rc)." >&2
 	echo "If the change is intended, run 'make abi-update' and commit" \
-	     "abi/libsenate.abi with it." >&2
+	     "$(basename "$baseline") with it." >&2
 fi
 exit 1

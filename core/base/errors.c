@@ -39,6 +39,15 @@ void sn_errmsg_clear(void)
 	errmsg[0] = '\0';
 }
 
+int sn_errmsg_set(int code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(errmsg, sizeof errmsg, fmt, ap);
+	va_end(ap);
+	return code;
+}
+
 int sn__err(int code, const char *fmt, ...)
 {
 	va_list ap;

@@ -28,7 +28,8 @@ static const char usage_text[] =
 	"usage: senated --name NAME --data-dir DIR --listen-peer HOST:PORT\n"
 	"               --listen-client HOST:PORT --initial-cluster LIST\n"
 	"               [--engine raft|paxos] [--group N] [--tick-ms MS]\n"
-	"               [--election-ticks N] [--log-level LEVEL] [--help]\n"
+	"               [--election-ticks N] [--snapshot-entries N]\n"
+	"               [--log-level LEVEL] [--help]\n"
 	"\n"
 	"  --name NAME              this member's name in --initial-cluster\n"
 	"  --data-dir DIR           WAL and snapshots in DIR, the store in\n"
@@ -43,6 +44,8 @@ static const char usage_text[] =
 	"  --group N                the consensus group's id [1]\n"
 	"  --tick-ms MS             one engine tick [100]\n"
 	"  --election-ticks N       election timeout in ticks [10]\n"
+	"  --snapshot-entries N     applied entries between snapshots (the\n"
+	"                           log before one is compacted) [10000]\n"
 	"  --log-level LEVEL        debug, info, warn, error [info]\n"
 	"\n"
 	"Member ids are 1..N in the byte order of the names: every member must\n"
@@ -183,10 +186,11 @@ int main(int argc, char **argv)
 {
 	const char *name = NULL, *data_dir = NULL, *lpeer = NULL,
 		   *lclient = NULL, *cluster = NULL, *engine = "raft";
-	unsigned long group = 1, tick_ms = 100, election_ticks = 10;
+	unsigned long group = 1, tick_ms = 100, election_ticks = 10,
+		      snapshot_entries = 10000;
 	sn_log_level level = SN_LOG_INFO;
 	enum { O_NAME = 1, O_DIR, O_PEER, O_CLIENT, O_CLUSTER, O_ENGINE,
-	       O_GROUP, O_TICK, O_ELECTION, O_LOG, O_HELP };
+	       O_GROUP, O_TICK, O_ELECTION, O_SNAP, O_LOG, O_HELP };
 	static const struct option opts[] = {
 		{ "name", required_argument, NULL, O_NAME },
 		{ "data-dir", required_argument, NULL, O_DIR },
@@ -197,6 +201,7 @@ int main(int argc, char **argv)
 		{ "group", required_argument, NULL, O_GROUP },
 		{ "tick-ms", required_argument, NULL, O_TICK },
 		{ "election-ticks", required_argument, NULL, O_ELECTION },
+		{ "snapshot-entries", required_argument, NULL, O_SNAP },
 		{ "log-level", required_argument, NULL, O_LOG },
 		{ "help", no_argument, NULL, O_HELP },
 		{ NULL, 0, NULL, 0 },
@@ -220,6 +225,10 @@ int main(int argc, char **argv)
 		case O_ELECTION:
 			election_ticks = parse_num("--election-ticks", optarg,
 						   2, 100000);
+			break;
+		case O_SNAP:
+			snapshot_entries = parse_num("--snapshot-entries",
+						     optarg, 1, 1ul << 40);
 			break;
 		case O_LOG:
 			if (!strcmp(optarg, "debug"))
@@ -334,6 +343,13 @@ int main(int argc, char **argv)
 	no.data_dir = data_dir;
 	no.tick_ms = (unsigned)tick_ms;
 	no.election_ticks = (unsigned)election_ticks;
+	no.snapshot_entries = snapshot_entries;
+	/* An entry is one store command: a value up to the store's limit
+	 * (1 MiB), its key (up to 4 KiB) and a few dozen bytes of framing; a
+	 * value of exactly the limit must fit. */
+	no.max_entry_bytes = (1u << 20) + 4096 + 1024;
+	if (no.snapshot_trailing >= snapshot_entries)
+		no.snapshot_trailing = snapshot_entries / 2;
 	no.transport = &tr;
 	no.sm = &sm;
 	if (sn_node_open(&node, &no) != SN_OK) {

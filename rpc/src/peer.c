@@ -172,6 +172,14 @@ static void on_status(sn__tag *t, bool ok)
 			gpr_free(d);
 		}
 		stream_failed(p, c->rp);
+		/* Could not connect: the next stream gets a new channel.
+		 * gRPC's own reconnect backoff (1 s growing by 1.6) can
+		 * otherwise keep a channel failing for seconds after the
+		 * peer came up, and the transport paces itself anyway. */
+		if (c->status == GRPC_STATUS_UNAVAILABLE && c->rp->ch) {
+			grpc_channel_destroy(c->rp->ch);
+			c->rp->ch = NULL;
+		}
 	}
 	pcall_unref(c);
 	pthread_mutex_unlock(&p->mu);

@@ -52,6 +52,17 @@ SN_API const char *sn_errmsg(void);
 /* Forget this thread's detail message. */
 SN_API void sn_errmsg_clear(void);
 
+/*
+ * Record a detail message (printf-style) for this thread and return `code`,
+ * so that sn_errmsg() explains errors of code layered on Senate too (the
+ * client library, a state machine's callbacks). Thread-safe (thread-local).
+ */
+SN_API int sn_errmsg_set(int code, const char *fmt, ...)
+#if defined(__GNUC__) || defined(__clang__)
+	__attribute__((format(printf, 2, 3)))
+#endif
+	;
+
 #ifdef __cplusplus
 }
 #endif
