@@ -6,6 +6,7 @@
  *   senatectl --endpoints A,B,C del KEY
  *   senatectl --endpoints A,B,C range PREFIX [--limit N]
  *   senatectl --endpoints A,B,C status
+ *   senatectl cluster up|down|status --data-dir DIR ...   (ctl_cluster.c)
  *
  * A request goes to the first endpoint that answers; a follower's
  * UNAVAILABLE with `senate-leader` sends it to the leader. A write carries
@@ -15,6 +16,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 
+#include "ctl.h"
 #include "rpc.h"
 #include "senate.pb.h"
 
@@ -46,7 +48,11 @@ static void usage(FILE *f)
 		"  del KEY                    delete a key\n"
 		"  range PREFIX [--limit N]   keys with this prefix, in order\n"
 		"  status                     every endpoint's view: member, "
-		"role, term, commit, applied, leader\n");
+		"role, term, commit, applied, leader\n"
+		"       senatectl cluster up|down|status --data-dir DIR [...]\n"
+		"                             a local cluster of senated "
+		"processes in DIR\n"
+		"                             (senatectl cluster --help)\n");
 }
 
 /* ---- nanopb helpers ------------------------------------------------------ */
@@ -421,6 +427,8 @@ int main(int argc, char **argv)
 	int i = 1;
 
 	sn_log_set_handler(NULL, NULL, SN_LOG_OFF);
+	if (argc > 1 && strcmp(argv[1], "cluster") == 0)
+		return ctl_cluster(argc - 2, argv + 2, argv[0]);
 	for (; i < argc && argv[i][0] == '-'; i++) {
 		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
 			usage(stdout);
