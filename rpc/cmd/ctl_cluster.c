@@ -20,13 +20,8 @@
 
 #include "ctl.h"
 
-#include "rpc.h"
-#include "senate.pb.h"
-
+#include <senate/client.h>
 #include <senate/senate.h>
-
-#include <pb_decode.h>
-#include <pb_encode.h>
 
 #include <dirent.h>
 #include <errno.h>
@@ -930,59 +925,40 @@ out:
 
 /* ---- Cluster.Status ------------------------------------------------------ */
 
-static const char *role_name(senate_v1_Role r)
-{
-	switch (r) {
-	case senate_v1_Role_ROLE_FOLLOWER: return "follower";
-	case senate_v1_Role_ROLE_PRECANDIDATE: return "precandidate";
-	case senate_v1_Role_ROLE_CANDIDATE: return "candidate";
-	case senate_v1_Role_ROLE_LEADER: return "leader";
-	default: return "?";
-	}
-}
-
 /* Member i's own view; v->answered false when it did not answer. */
 static void query(const cluster *c, unsigned i, view *v)
 {
-	senate_v1_StatusRequest q = senate_v1_StatusRequest_init_zero;
-	uint8_t req[16];
-	pb_ostream_t os = pb_ostream_from_buffer(req, sizeof req);
 	char target[32];
-	sn__rpc_reply rep;
+	const char *eps[1] = { target };
+	sn_client_options o;
+	sn_client *cl;
+	sn_cluster_status st;
 
 	memset(v, 0, sizeof *v);
 	v->role = "unreachable";
-	if (!pb_encode(&os, senate_v1_StatusRequest_fields, &q))
-		return;
-	const void *p = req;
-	size_t len = os.bytes_written;
 	snprintf(target, sizeof target, "%s:%u", HOST, client_port(c, i));
-	memset(&rep, 0, sizeof rep);
-	if (sn__rpc_call(&rep, target, "/senate.v1.Cluster/Status", &p, &len,
-			 1, STATUS_TIMEOUT_MS) != SN_OK || rep.code != 0) {
-		sn_buf_dispose(&rep.message);
+	sn_client_options_init(&o, SN_CLIENT_OPTIONS_VERSION);
+	o.endpoints = eps;
+	o.n_endpoints = 1;
+	o.timeout_ms = STATUS_TIMEOUT_MS;
+	if (sn_client_open(&cl, &o) != SN_OK)
 		return;
-	}
-	/* ~5 KiB */
-	senate_v1_StatusResponse *r = calloc(1, sizeof *r);
-	pb_istream_t is = pb_istream_from_buffer(rep.message.ptr,
-						 rep.message.size);
-	if (r && pb_decode(&is, senate_v1_StatusResponse_fields, r)) {
-		for (pb_size_t m = 0; m < r->members_count; m++) {
-			const senate_v1_MemberStatus *ms = &r->members[m];
+	if (sn_client_status(&st, cl, target) == SN_OK) {
+		for (size_t m = 0; m < st.n_members; m++) {
+			const sn_member_info *ms = &st.members[m];
 			if (!ms->self)
 				continue;
 			v->answered = true;
-			v->role = role_name(ms->role);
+			v->role = ctl_role_name(ms->role);
 			v->term = ms->term;
 			v->commit = ms->commit;
 			v->applied = ms->applied;
-			v->leader = r->leader_id;
+			v->leader = st.leader_id;
 		}
-		snprintf(v->error, sizeof v->error, "%s", r->error);
+		snprintf(v->error, sizeof v->error, "%s", st.error);
+		sn_cluster_status_dispose(&st);
 	}
-	free(r);
-	sn_buf_dispose(&rep.message);
+	sn_client_close(cl);
 }
 
 /* The member that says it leads and that a majority (itself included)
