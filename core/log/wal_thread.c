@@ -174,7 +174,28 @@ static int frame_iov(sn__wal *w, sn__wal_req *batch, size_t n_reqs,
 	return SN_OK;
 }
 
-/* Write one batch as one frame and sync it. */
+/*
+ * Whether a batch must be synced before its callbacks run: anything but a
+ * hard state that moves only the commit index does. The commit index is
+ * not needed for safety (recovery may find an older one and the engine
+ * learns it again), so such a write is left to the page cache and becomes
+ * durable with the next synced frame - one fdatasync less per committed
+ * entry. Term and vote always reach the disk before anything depends on
+ * them, so the model's term and vote are synced values.
+ */
+static bool must_sync(const sn__wal *w, const sn__wal_req *batch)
+{
+	for (const sn__wal_req *r = batch; r; r = r->next) {
+		if (r->last_index || r->install || r->snap_reset)
+			return true;
+		if (r->has_hs && (r->hs.term != w->disk.hs.term ||
+				  r->hs.vote != w->disk.hs.vote))
+			return true;
+	}
+	return false;
+}
+
+/* Write one batch as one frame and sync it (when it must be). */
 static int write_batch(sn__wal *w, sn__wal_req *batch, size_t bytes)
 {
 	uint8_t hdr[SN__WAL_FRAME_HEADER];
@@ -210,7 +231,7 @@ static int write_batch(sn__wal *w, sn__wal_req *batch, size_t bytes)
 				    active_name(w, name),
 				    (unsigned long long)frame,
 				    (unsigned long long)w->off, strerror(e));
-	e = sn__wal_sync(w, w->fd);
+	e = must_sync(w, batch) ? sn__wal_sync(w, w->fd) : 0;
 	if (e) /* never retried: the page cache may have dropped the data */
 		return sn__wal_fail(w, sn__wal_errno_code(e), "%s/%s: fdatasync: "
 				    "%s", w->dir, active_name(w, name),

@@ -15,10 +15,11 @@ int sn_node_options_init(sn_node_options *opts, unsigned version)
 {
 	static const sn_node_options def = SN_NODE_OPTIONS_INIT;
 
-	if (!opts || version != SN_NODE_OPTIONS_VERSION)
+	if (!opts || version < 1 || version > SN_NODE_OPTIONS_VERSION)
 		return sn__err(SN_EINVAL, "sn_node_options_init: unknown "
 			       "version %u", version);
 	*opts = def;
+	opts->version = version;
 	return SN_OK;
 }
 
@@ -95,7 +96,7 @@ static int check_options(const sn_node_options *o)
 {
 	bool self = false;
 
-	if (!o || o->version != SN_NODE_OPTIONS_VERSION)
+	if (!o || o->version < 1 || o->version > SN_NODE_OPTIONS_VERSION)
 		return sn__err(SN_EINVAL, "sn_node_open: options missing or of "
 			       "an unknown version");
 	if (!o->id || !o->voters || !o->n_voters)
@@ -428,7 +429,13 @@ int sn_node_open(sn_node **out, const sn_node_options *o)
 	n->max_entry_bytes = o->max_entry_bytes ? o->max_entry_bytes
 						: (size_t)1 << 20;
 	n->transport = *o->transport;
-	n->sm = *o->sm;
+	/* Field by field: a version 1 caller's struct has no flush. */
+	n->sm.userdata = o->sm->userdata;
+	n->sm.applied = o->sm->applied;
+	n->sm.apply = o->sm->apply;
+	n->sm.snapshot = o->sm->snapshot;
+	n->sm.restore = o->sm->restore;
+	n->sm.flush = o->version >= 2 ? o->sm->flush : NULL;
 	n->has_sm_snapshot = o->sm->snapshot != NULL;
 	n->voters = sn__calloc(o->n_voters, sizeof *n->voters);
 	n->wal_dir = join(o->data_dir, "wal");

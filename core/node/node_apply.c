@@ -163,10 +163,8 @@ static void serve_reads(sn_node *n)
 	}
 }
 
-static void apply_batch(sn_node *n, sn__ap *ap)
+static void apply_batch(sn_node *n, sn_entry *e, size_t k)
 {
-	sn_entry *e = ap->entries;
-	size_t k = ap->n;
 	sn_buf *res;
 	int rv;
 
@@ -190,9 +188,6 @@ static void apply_batch(sn_node *n, sn__ap *ap)
 			      "entries %llu..%llu: %s",
 			      (unsigned long long)e[0].index,
 			      (unsigned long long)e[k - 1].index, msg);
-	} else {
-		n->applied = e[k - 1].index;
-		n->applied_term = e[k - 1].term;
 	}
 	for (size_t i = 0; i < k; i++) {
 		sn__pending p;
@@ -211,6 +206,22 @@ static void apply_batch(sn_node *n, sn__ap *ap)
 		sn_buf_dispose(&res[i]);
 	}
 	sn__free(res);
+	/* The proposers have their results (their entries are durable in
+	 * the log); now the state machine makes the batch visible, and only
+	 * then does it count as applied (reads, snapshots). */
+	if (rv == SN_OK && n->sm.flush &&
+	    (rv = n->sm.flush(n->sm.userdata)) != SN_OK) {
+		char msg[200];
+		snprintf(msg, sizeof msg, "%s", sn_errmsg());
+		sn__node_stop(n, rv, "the state machine failed to flush "
+			      "entries %llu..%llu: %s",
+			      (unsigned long long)e[0].index,
+			      (unsigned long long)e[k - 1].index, msg);
+	}
+	if (rv == SN_OK) {
+		n->applied = e[k - 1].index;
+		n->applied_term = e[k - 1].term;
+	}
 }
 
 static void restore(sn_node *n, sn__ap *ap)
@@ -360,12 +371,19 @@ static void take_snapshot(sn_node *n)
 		(unsigned long long)m.size);
 }
 
+/* Entries of consecutive batches applied together (one state-machine
+ * call: for the store, one LMDB transaction and one sync). */
+#define MERGE_MAX_ENTRIES 4096
+
 void *sn__node_apply(void *arg)
 {
 	sn_node *n = arg;
+	sn_entry *merged = NULL;
+	size_t merged_cap = 0;
 
 	for (;;) {
-		sn__ap *ap;
+		sn__ap *ap, *more = NULL, **more_tail = &more;
+		size_t total;
 		bool busy;
 
 		pthread_mutex_lock(&n->ap_mu);
@@ -377,23 +395,64 @@ void *sn__node_apply(void *arg)
 		}
 		ap = n->ap_head;
 		n->ap_head = ap->next;
-		if (!n->ap_head)
-			n->ap_tail = NULL;
+		ap->next = NULL;
 		if (ap->kind == SN__AP_READ) {
 			ap->next = n->ap_reads;
 			n->ap_reads = ap;
 			ap = NULL;
 		}
+		/* Committed batches queued behind this one join it (reads in
+		 * between wait on the apply thread as usual: they are served
+		 * once applied reaches their index). */
+		total = ap && ap->kind == SN__AP_ENTRIES ? ap->n : 0;
+		while (total && n->ap_head && total < MERGE_MAX_ENTRIES) {
+			sn__ap *x = n->ap_head;
+			if (x->kind == SN__AP_READ) {
+				n->ap_head = x->next;
+				x->next = n->ap_reads;
+				n->ap_reads = x;
+				continue;
+			}
+			if (x->kind != SN__AP_ENTRIES ||
+			    total + x->n > MERGE_MAX_ENTRIES)
+				break;
+			n->ap_head = x->next;
+			x->next = NULL;
+			*more_tail = x;
+			more_tail = &x->next;
+			total += x->n;
+		}
+		if (!n->ap_head)
+			n->ap_tail = NULL;
 		busy = n->snap_in_progress;
 		pthread_mutex_unlock(&n->ap_mu);
 
 		if (ap && !sn__node_stopped(n)) {
-			if (ap->kind == SN__AP_ENTRIES)
-				apply_batch(n, ap);
-			else
+			if (ap->kind != SN__AP_ENTRIES) {
 				restore(n, ap);
+			} else if (!more) {
+				apply_batch(n, ap->entries, ap->n);
+			} else if (sn__grow((void **)&merged, &merged_cap, total,
+					    sizeof *merged)) {
+				sn__node_stop(n, SN_ENOMEM,
+					      "apply: out of memory");
+			} else {
+				size_t k = ap->n;
+				memcpy(merged, ap->entries, k * sizeof *merged);
+				for (sn__ap *x = more; x; x = x->next) {
+					memcpy(merged + k, x->entries,
+					       x->n * sizeof *merged);
+					k += x->n;
+				}
+				apply_batch(n, merged, k);
+			}
 		}
 		sn__ap_free(ap);
+		while (more) {
+			sn__ap *x = more;
+			more = x->next;
+			sn__ap_free(x);
+		}
 		if (sn__node_stopped(n)) {
 			sn__node_fail_all(n, SN_ESTOPPED);
 			continue;
@@ -406,5 +465,6 @@ void *sn__node_apply(void *arg)
 			publish(n);
 		}
 	}
+	sn__free(merged);
 	return NULL;
 }

@@ -21,7 +21,7 @@ static int st_apply(void *ud, const sn_entry *es, size_t n, sn_buf *out)
 
 	if (!res)
 		return sn__err(SN_ENOMEM, "store: out of memory");
-	rv = sn__store_apply(ud, es, n, res);
+	rv = sn__store_apply_pending(ud, es, n, res);
 	for (size_t i = 0; i < n; i++) {
 		if (rv == SN_OK) { /* hand the encoded result over, no copy */
 			out[i] = res[i].raw;
@@ -31,6 +31,12 @@ static int st_apply(void *ud, const sn_entry *es, size_t n, sn_buf *out)
 	}
 	sn__free(res);
 	return rv;
+}
+
+/* The node has handed the results over: commit (and sync) the batch. */
+static int st_flush(void *ud)
+{
+	return sn__store_commit(ud);
 }
 
 static int st_snapshot(void *ud, int fd)
@@ -96,6 +102,6 @@ out:
 int sn__node_store_sm(sn_state_machine *out, sn__store *st)
 {
 	*out = (sn_state_machine){ st, st_applied, st_apply, st_snapshot,
-				   st_restore };
+				   st_restore, st_flush };
 	return SN_OK;
 }

@@ -217,6 +217,9 @@ void sn__store_close(sn__store *st)
 {
 	if (!st)
 		return;
+	if (st->pending) /* never committed: the WAL replays it */
+		mdb_txn_abort(st->pending);
+	st->pending = NULL;
 	sn__store_env_close(st);
 	pthread_rwlock_destroy(&st->lock);
 	pthread_mutex_destroy(&st->meta_lock);

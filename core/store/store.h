@@ -247,6 +247,20 @@ int sn__store_result_decode(sn__store_result *out, const void *data,
 int sn__store_apply(sn__store *st, const sn_entry *entries, size_t n,
 		    sn__store_result *results);
 
+/*
+ * sn__store_apply() without the commit: the batch's transaction stays open
+ * (invisible to readers, the revision and applied index unchanged) until
+ * sn__store_commit(). The node hands the results to the proposers in
+ * between, so they do not wait for LMDB's sync. Any later write call
+ * (apply, snapshot, restore) commits a pending batch first; close aborts
+ * it (the WAL has the entries). Writer thread only.
+ */
+int sn__store_apply_pending(sn__store *st, const sn_entry *entries, size_t n,
+			    sn__store_result *results);
+/* Commit the pending batch, if any: SN_OK, or an error as for apply (the
+ * batch is then lost from the store; the node must stop). */
+int sn__store_commit(sn__store *st);
+
 /* ---- reads (any thread, read transaction, never block the writer) ---- */
 
 typedef struct sn__store_read {

@@ -422,13 +422,37 @@ static void results_dispose(sn__store_result *results, size_t n)
 			sn__store_result_dispose(&results[i]);
 }
 
+int sn__store_commit(sn__store *st)
+{
+	if (!st->pending)
+		return SN_OK;
+	int rc = mdb_txn_commit(st->pending);
+	st->pending = NULL;
+	if (rc != 0)
+		return sn__store_mdb_err(rc, "store: commit");
+	st->revision = st->pending_revision;
+	sn__store_set_applied(st, st->pending_index, st->pending_term);
+	return SN_OK;
+}
+
 int sn__store_apply(sn__store *st, const sn_entry *entries, size_t n,
 		    sn__store_result *results)
+{
+	int rv = sn__store_apply_pending(st, entries, n, results);
+	if (rv == SN_OK && (rv = sn__store_commit(st)) != SN_OK)
+		results_dispose(results, n);
+	return rv;
+}
+
+int sn__store_apply_pending(sn__store *st, const sn_entry *entries, size_t n,
+			    sn__store_result *results)
 {
 	batch b = { st, NULL, st->revision };
 	size_t first;
 	int rc, rv;
 
+	if ((rv = sn__store_commit(st)) != SN_OK)
+		return rv;
 	if (st->broken || !st->env)
 		return sn__err(SN_ESTATE, "store: closed after a failed "
 			       "restore");
@@ -454,14 +478,10 @@ int sn__store_apply(sn__store *st, const sn_entry *entries, size_t n,
 	}
 	if ((rv = put_meta(&b, &entries[n - 1])) != SN_OK)
 		goto fail;
-	rc = mdb_txn_commit(b.txn);
-	b.txn = NULL;
-	if (rc != 0) {
-		rv = sn__store_mdb_err(rc, "store: commit");
-		goto fail;
-	}
-	st->revision = b.revision;
-	sn__store_set_applied(st, entries[n - 1].index, entries[n - 1].term);
+	st->pending = b.txn;
+	st->pending_revision = b.revision;
+	st->pending_index = entries[n - 1].index;
+	st->pending_term = entries[n - 1].term;
 	return SN_OK;
 fail:
 	if (b.txn)

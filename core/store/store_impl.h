@@ -40,6 +40,10 @@ struct sn__store {
 	uint64_t client_idle;
 	bool no_sync;
 	bool broken; /* a restore failed half-way */
+	/* A batch applied but not committed (sn__store_apply_pending), with
+	 * what becomes current when it is. */
+	MDB_txn *pending;
+	uint64_t pending_revision, pending_index, pending_term;
 	_Atomic uint64_t revision;
 	/* The applied index and term change together, under meta_lock. */
 	pthread_mutex_t meta_lock;

@@ -14,6 +14,8 @@ int sn__store_snapshot(sn__store *st, int fd, uint64_t *index, uint64_t *term)
 {
 	int rc;
 
+	if ((rc = sn__store_commit(st)) != SN_OK)
+		return rc;
 	if (st->broken || !st->env)
 		return sn__err(SN_ESTATE, "store: closed after a failed "
 			       "restore");
@@ -100,6 +102,8 @@ int sn__store_restore(sn__store *st, const char *copy_path)
 	uint64_t index = 0;
 	int rv;
 
+	if ((rv = sn__store_commit(st)) != SN_OK)
+		return rv;
 	if (st->broken || !st->env)
 		return sn__err(SN_ESTATE, "store: closed after a failed "
 			       "restore");

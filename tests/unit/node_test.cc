@@ -60,8 +60,11 @@ int SelectiveSync(int fd)
 struct Kv {
 	std::mutex mu;
 	std::map<std::string, std::string> data;
+	/* Applied but not visible until Flush (sn_state_machine.flush). */
+	std::map<std::string, std::string> pending;
 	uint64_t applied = 0;
 	int restores = 0;
+	int flushes = 0;
 
 	static uint64_t Applied(void *) { return 0; /* starts empty */ }
 	static int Apply(void *ud, const sn_entry *es, size_t n, sn_buf *res)
@@ -77,11 +80,21 @@ struct Kv {
 			size_t eq = s.find('=');
 			if (eq == std::string::npos)
 				continue;
-			kv->data[s.substr(0, eq)] = s.substr(eq + 1);
+			kv->pending[s.substr(0, eq)] = s.substr(eq + 1);
 			std::string r = "ok:" + std::to_string(es[i].index);
 			if (sn_buf_append(&res[i], r.data(), r.size()) != SN_OK)
 				return SN_ENOMEM;
 		}
+		return SN_OK;
+	}
+	static int Flush(void *ud)
+	{
+		Kv *kv = static_cast<Kv *>(ud);
+		std::lock_guard<std::mutex> g(kv->mu);
+		for (auto &p : kv->pending)
+			kv->data[p.first] = p.second;
+		kv->pending.clear();
+		kv->flushes++;
 		return SN_OK;
 	}
 	static int Snapshot(void *ud, int fd)
@@ -204,12 +217,13 @@ protected:
 		fs::remove_all(root);
 	}
 
+	unsigned options_version = SN_NODE_OPTIONS_VERSION;
+
 	sn_node_options Options(uint64_t id, const sn_state_machine *sm,
 				const std::string &dir)
 	{
 		sn_node_options o;
-		EXPECT_EQ(sn_node_options_init(&o, SN_NODE_OPTIONS_VERSION),
-			  SN_OK);
+		EXPECT_EQ(sn_node_options_init(&o, options_version), SN_OK);
 		o.id = id;
 		o.group = 1;
 		o.voters = voters.data();
@@ -228,7 +242,7 @@ protected:
 	{
 		kvs[id] = std::make_unique<Kv>();
 		sn_state_machine sm{ kvs[id].get(), Kv::Applied, Kv::Apply,
-				     Kv::Snapshot, Kv::Restore };
+				     Kv::Snapshot, Kv::Restore, Kv::Flush };
 		std::string dir = root + "/n" + std::to_string(id);
 		sn_node_options o = Options(id, &sm, dir);
 		sn_node *n = nullptr;
@@ -504,11 +518,44 @@ TEST_P(Node, FailedFsyncStopsTheNodeAndLosesNothing)
 	}
 }
 
+/* flush runs after every applied batch (version 2), and is not even read
+ * for a version 1 caller. */
+TEST_P(Node, FlushIsCalledForVersion2OptionsOnly)
+{
+	for (uint64_t id : voters)
+		ASSERT_NO_FATAL_FAILURE(Open(id));
+	uint64_t idx = 0;
+	Put("x", "1", &idx);
+	uint64_t l = Leader();
+	Result rd;
+	ASSERT_EQ(sn_node_read(N(l), Result::Cb, &rd), SN_OK);
+	ASSERT_TRUE(rd.Wait());
+	{
+		std::lock_guard<std::mutex> g(kvs[l]->mu);
+		EXPECT_GT(kvs[l]->flushes, 0);
+		EXPECT_TRUE(kvs[l]->pending.empty());
+	}
+	for (uint64_t id : voters)
+		Close(id);
+
+	options_version = 1;
+	for (uint64_t id : voters)
+		ASSERT_NO_FATAL_FAILURE(Open(id));
+	Put("y", "2", &idx);
+	l = Leader();
+	Result rd2;
+	ASSERT_EQ(sn_node_read(N(l), Result::Cb, &rd2), SN_OK);
+	ASSERT_TRUE(rd2.Wait());
+	std::lock_guard<std::mutex> g(kvs[l]->mu);
+	EXPECT_EQ(kvs[l]->flushes, 0);
+	EXPECT_EQ(kvs[l]->pending["y"], "2");
+}
+
 TEST_P(Node, OptionsAreChecked)
 {
 	Kv kv;
 	sn_state_machine sm{ &kv, Kv::Applied, Kv::Apply, Kv::Snapshot,
-			     Kv::Restore };
+			     Kv::Restore, Kv::Flush };
 	std::string dir = root + "/bad";
 	sn_node *n = nullptr;
 	sn_node_options o = Options(1, &sm, dir);
@@ -523,7 +570,8 @@ TEST_P(Node, OptionsAreChecked)
 	o = Options(1, &sm, dir);
 	o.data_dir = nullptr;
 	EXPECT_EQ(sn_node_open(&n, &o), SN_EINVAL);
-	sn_state_machine half{ &kv, nullptr, Kv::Apply, Kv::Snapshot, nullptr };
+	sn_state_machine half{ &kv, nullptr, Kv::Apply, Kv::Snapshot, nullptr,
+			       nullptr };
 	o = Options(1, &half, dir);
 	EXPECT_EQ(sn_node_open(&n, &o), SN_EINVAL);
 	EXPECT_EQ(n, nullptr);

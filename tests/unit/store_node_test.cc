@@ -177,10 +177,21 @@ protected:
 		sn_buf_dispose(&cmd);
 		return rv;
 	}
-	/* Every open replica at the same revision, or fail after 10 s. */
+	/* Every open replica at the same revision, or fail after 10 s. An
+	 * answered write becomes visible in the store right after its answer
+	 * (sn_state_machine.flush): a read barrier on the leader first, so
+	 * that the leader's store holds every answered write. */
 	uint64_t Converge()
 	{
 		uint64_t want = 0;
+		for (int attempt = 0; attempt < 50; attempt++) {
+			uint64_t l = Leader();
+			Done d;
+			if (l && sn_node_read(N(l), Done::Cb, &d) == SN_OK &&
+			    d.Wait() && d.status == SN_OK)
+				break;
+			std::this_thread::sleep_for(10ms);
+		}
 		for (int i = 0; i < 2000; i++) {
 			std::vector<uint64_t> revs;
 			{

@@ -292,6 +292,41 @@ TEST_F(WalFault, GroupCommitBatchesAndCompletesInOrder)
 	EXPECT_GE(syncs, 1);
 }
 
+/* A hard state that moves only the commit index is written without a sync
+ * of its own; entries, term and vote are synced before their callback. */
+TEST_F(WalFault, OnlyACommitIndexChangeSkipsTheSync)
+{
+	ASSERT_EQ(Open(), SN_OK) << sn_errmsg();
+	sn_hard_state hs{ 1, 1, 0 };
+	int before = f.syncs;
+	Append(&hs, Entries(1, 3, 1));
+	EXPECT_EQ(f.syncs - before, 1) << "entries + term/vote";
+	before = f.syncs;
+	hs.commit = 2;
+	Append(&hs, {});
+	hs.commit = 3;
+	Append(&hs, {});
+	EXPECT_EQ(f.syncs - before, 0) << "commit index only";
+	before = f.syncs;
+	hs.term = 2;
+	Append(&hs, {});
+	EXPECT_EQ(f.syncs - before, 1) << "a new term";
+	before = f.syncs;
+	hs.vote = 2;
+	Append(&hs, {});
+	EXPECT_EQ(f.syncs - before, 1) << "a new vote";
+	before = f.syncs;
+	Append(nullptr, Entries(4, 1, 2));
+	EXPECT_EQ(f.syncs - before, 1) << "entries";
+	/* Everything is recovered (the unsynced commit was in the page
+	 * cache and later synced with the entries). */
+	Model got;
+	ASSERT_EQ(Open(&got), SN_OK) << sn_errmsg();
+	EXPECT_TRUE(SameLog(model, got));
+	EXPECT_EQ(got.hs.commit, 3u);
+	EXPECT_EQ(got.hs.term, 2u);
+}
+
 TEST_F(WalFault, CloseDrainsTheQueue)
 {
 	ASSERT_EQ(Open(), SN_OK) << sn_errmsg();

@@ -60,6 +60,16 @@ typedef struct sn_state_machine {
 	 * sn_snapshot_read()). An error stops the node. */
 	int (*restore)(void *userdata, const sn_snapshot_meta *meta,
 		       sn_snapshot_reader *r);
+	/* Optional, read only when sn_node_options.version >= 2 (NULL: apply
+	 * makes its changes visible itself). With it, apply() may leave its
+	 * changes pending (e.g. an open transaction): the node hands the
+	 * results to the proposers first - their entries are durable in the
+	 * log already, so they need not wait for the state machine's own
+	 * sync - and then calls flush(), which must make everything applied
+	 * visible to later reads (and durable, if the state machine keeps
+	 * its state on disk) before the node counts it applied, serves a
+	 * read or takes a snapshot. An error stops the node. */
+	int (*flush)(void *userdata);
 } sn_state_machine;
 
 typedef struct sn_node_options {
@@ -88,12 +98,14 @@ typedef struct sn_node_options {
 	int no_sync;             /* [0] tests and benchmarks only */
 } sn_node_options;
 
-#define SN_NODE_OPTIONS_VERSION 1
+/* 2: sn_state_machine.flush is read. Version 1 callers keep working. */
+#define SN_NODE_OPTIONS_VERSION 2
 #define SN_NODE_OPTIONS_INIT                                               \
 	{ SN_NODE_OPTIONS_VERSION, 0, 0, NULL, 0, NULL, NULL, 100, 10, 1,     \
 	  NULL, NULL, 10000, 1000, 10000, 1u << 20, 0 }
 
-/* Initialise *opts to the defaults. SN_EINVAL for an unknown version. */
+/* Initialise *opts to the defaults (version 1 or 2). SN_EINVAL for an
+ * unknown version. */
 SN_API int sn_node_options_init(sn_node_options *opts, unsigned version);
 
 /*

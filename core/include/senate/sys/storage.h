@@ -12,7 +12,12 @@
  * returns; a storage thread writes everything queued so far and covers it
  * with one fdatasync (group commit), then calls each write's callback, in
  * submission order. Nothing that depends on a write may be acknowledged
- * before its callback reports SN_OK.
+ * before its callback reports SN_OK. One exception: a write whose only
+ * change is the hard state's commit index may complete without a sync of
+ * its own (the commit index is not needed for safety: after a crash
+ * recovery may return an older one, and the engine learns it again); it
+ * becomes durable with the next synced write. Entries, term, vote and
+ * snapshot markers are always synced before their callback.
  *
  * Faults are not hidden: when a write or a sync fails (EIO, ENOSPC, ...) the
  * storage stops. That write's callback and every later one report the error
