@@ -39,11 +39,17 @@ void sn_errmsg_clear(void)
 	errmsg[0] = '\0';
 }
 
+static int set_v(int code, const char *fmt, va_list ap)
+{
+	vsnprintf(errmsg, sizeof errmsg, fmt, ap);
+	return code;
+}
+
 int sn_errmsg_set(int code, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(errmsg, sizeof errmsg, fmt, ap);
+	code = set_v(code, fmt, ap);
 	va_end(ap);
 	return code;
 }
@@ -52,7 +58,7 @@ int sn__err(int code, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(errmsg, sizeof errmsg, fmt, ap);
+	code = set_v(code, fmt, ap);
 	va_end(ap);
 	return code;
 }

@@ -18,10 +18,7 @@
 #include <senate/client.h>
 #include <senate/senate.h>
 
-#include <grpc/byte_buffer.h>
-#include <grpc/grpc.h>
-#include <grpc/grpc_security.h>
-#include <grpc/support/time.h>
+#include "gutil.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -118,58 +115,14 @@ static grpc_slice etcd_request(const char *key, size_t klen, const char *val,
 /* SN_OK or SN_ERROR with a message in *err. */
 static int etcd_put(grpc_channel *ch, grpc_slice req, char *err, size_t cap)
 {
-	grpc_completion_queue *cq = grpc_completion_queue_create_for_pluck(NULL);
-	grpc_slice m = grpc_slice_from_static_string("/etcdserverpb.KV/Put");
-	gpr_timespec deadline = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
-					     gpr_time_from_millis(
-						     10000, GPR_TIMESPAN));
-	grpc_call *call = grpc_channel_create_call(
-		ch, NULL, GRPC_PROPAGATE_DEFAULTS, cq, m, NULL, deadline, NULL);
-	grpc_byte_buffer *send = grpc_raw_byte_buffer_create(&req, 1);
-	grpc_byte_buffer *recv = NULL;
-	grpc_metadata_array mi, mt;
-	grpc_metadata_array_init(&mi);
-	grpc_metadata_array_init(&mt);
-	grpc_status_code status = GRPC_STATUS_UNKNOWN;
-	grpc_slice details = grpc_empty_slice();
-	grpc_op ops[6];
-	memset(ops, 0, sizeof ops);
-	ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
-	ops[1].op = GRPC_OP_SEND_MESSAGE;
-	ops[1].data.send_message.send_message = send;
-	ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
-	ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
-	ops[3].data.recv_initial_metadata.recv_initial_metadata = &mi;
-	ops[4].op = GRPC_OP_RECV_MESSAGE;
-	ops[4].data.recv_message.recv_message = &recv;
-	ops[5].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
-	ops[5].data.recv_status_on_client.trailing_metadata = &mt;
-	ops[5].data.recv_status_on_client.status = &status;
-	ops[5].data.recv_status_on_client.status_details = &details;
-	int tag, rv = SN_ERROR;
-	if (grpc_call_start_batch(call, ops, 6, &tag, NULL) == GRPC_CALL_OK) {
-		grpc_event ev = grpc_completion_queue_pluck(
-			cq, &tag, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
-		if (ev.type == GRPC_OP_COMPLETE && status == GRPC_STATUS_OK)
-			rv = SN_OK;
-		else
-			snprintf(err, cap, "etcd: status %d: %.*s", (int)status,
-				 (int)GRPC_SLICE_LENGTH(details),
-				 (const char *)GRPC_SLICE_START_PTR(details));
-	}
-	if (recv)
-		grpc_byte_buffer_destroy(recv);
-	grpc_byte_buffer_destroy(send);
-	grpc_slice_unref(details);
-	grpc_metadata_array_destroy(&mi);
-	grpc_metadata_array_destroy(&mt);
-	grpc_call_unref(call);
-	grpc_completion_queue_shutdown(cq);
-	while (grpc_completion_queue_pluck(cq, NULL,
-					   gpr_inf_future(GPR_CLOCK_MONOTONIC),
-					   NULL).type != GRPC_QUEUE_SHUTDOWN)
-		;
-	grpc_completion_queue_destroy(cq);
+	sn__unary_out u;
+	sn__unary(ch, "/etcdserverpb.KV/Put", req, sn__deadline_ms(10000), &u);
+	int rv = u.completed && u.status == GRPC_STATUS_OK ? SN_OK : SN_ERROR;
+	if (rv != SN_OK)
+		snprintf(err, cap, "etcd: status %d: %.*s", (int)u.status,
+			 (int)GRPC_SLICE_LENGTH(u.details),
+			 (const char *)GRPC_SLICE_START_PTR(u.details));
+	sn__unary_done(&u);
 	return rv;
 }
 

@@ -18,6 +18,7 @@
 #include <pb_encode.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 /* What every completion-queue tag points to: the handler of its event.
@@ -82,6 +83,81 @@ static inline grpc_slice sn__bb_flatten(grpc_byte_buffer *bb)
 	grpc_slice s = grpc_byte_buffer_reader_readall(&r);
 	grpc_byte_buffer_reader_destroy(&r);
 	return s;
+}
+
+/* The outcome of sn__unary(); release it with sn__unary_done(). */
+typedef struct sn__unary_out {
+	bool completed;            /* false: the call could not even start */
+	grpc_status_code status;
+	grpc_slice details;
+	grpc_metadata_array trailing;
+	grpc_byte_buffer *response; /* NULL when none came */
+} sn__unary_out;
+
+/*
+ * One unary call of `method` with the request `req` on `ch`, as one batch
+ * (send, half-close, receive) on a completion queue of its own, so any
+ * number of threads may call at once. The status op always completes: at
+ * worst with the deadline's DEADLINE_EXCEEDED.
+ */
+static inline void sn__unary(grpc_channel *ch, const char *method,
+			     grpc_slice req, gpr_timespec deadline,
+			     sn__unary_out *out)
+{
+	grpc_completion_queue *cq = grpc_completion_queue_create_for_pluck(NULL);
+	grpc_slice m = grpc_slice_from_static_string(method);
+	grpc_call *call = grpc_channel_create_call(
+		ch, NULL, GRPC_PROPAGATE_DEFAULTS, cq, m, NULL, deadline, NULL);
+	grpc_byte_buffer *send = grpc_raw_byte_buffer_create(&req, 1);
+	grpc_metadata_array initial;
+	grpc_metadata_array_init(&initial);
+	grpc_metadata_array_init(&out->trailing);
+	out->completed = false;
+	out->status = GRPC_STATUS_UNKNOWN;
+	out->details = grpc_empty_slice();
+	out->response = NULL;
+
+	grpc_op ops[6];
+	memset(ops, 0, sizeof ops);
+	ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+	ops[1].op = GRPC_OP_SEND_MESSAGE;
+	ops[1].data.send_message.send_message = send;
+	ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
+	ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
+	ops[3].data.recv_initial_metadata.recv_initial_metadata = &initial;
+	ops[4].op = GRPC_OP_RECV_MESSAGE;
+	ops[4].data.recv_message.recv_message = &out->response;
+	ops[5].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
+	ops[5].data.recv_status_on_client.trailing_metadata = &out->trailing;
+	ops[5].data.recv_status_on_client.status = &out->status;
+	ops[5].data.recv_status_on_client.status_details = &out->details;
+	int tag;
+	if (call && grpc_call_start_batch(call, ops, 6, &tag, NULL) ==
+			    GRPC_CALL_OK)
+		out->completed =
+			grpc_completion_queue_pluck(
+				cq, &tag, gpr_inf_future(GPR_CLOCK_MONOTONIC),
+				NULL).type == GRPC_OP_COMPLETE;
+	grpc_byte_buffer_destroy(send);
+	grpc_metadata_array_destroy(&initial);
+	if (call)
+		grpc_call_unref(call);
+	grpc_completion_queue_shutdown(cq);
+	while (grpc_completion_queue_pluck(cq, NULL,
+					   gpr_inf_future(GPR_CLOCK_MONOTONIC),
+					   NULL).type != GRPC_QUEUE_SHUTDOWN)
+		;
+	grpc_completion_queue_destroy(cq);
+}
+
+static inline void sn__unary_done(sn__unary_out *out)
+{
+	if (out->response)
+		grpc_byte_buffer_destroy(out->response);
+	out->response = NULL;
+	grpc_slice_unref(out->details);
+	out->details = grpc_empty_slice();
+	grpc_metadata_array_destroy(&out->trailing);
 }
 
 static inline gpr_timespec sn__deadline_ms(unsigned ms)

@@ -323,77 +323,28 @@ static void attempt(sn_client *c, const char *addr, const char *method,
 		return;
 	}
 	grpc_channel *ch = e->ch;
-	gpr_timespec deadline = sn__deadline_ms(ms);
-	grpc_completion_queue *cq = grpc_completion_queue_create_for_pluck(NULL);
-	grpc_slice m = grpc_slice_from_static_string(method);
-	grpc_call *call = grpc_channel_create_call(
-		ch, NULL, GRPC_PROPAGATE_DEFAULTS, cq, m, NULL, deadline, NULL);
-	grpc_byte_buffer *send = grpc_raw_byte_buffer_create(&req, 1);
-	grpc_byte_buffer *recv = NULL;
-	grpc_metadata_array md_initial, md_trailing;
-	grpc_metadata_array_init(&md_initial);
-	grpc_metadata_array_init(&md_trailing);
-	grpc_status_code status = GRPC_STATUS_UNKNOWN;
-	grpc_slice details = grpc_empty_slice();
-
-	grpc_op ops[6];
-	memset(ops, 0, sizeof ops);
-	ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
-	ops[1].op = GRPC_OP_SEND_MESSAGE;
-	ops[1].data.send_message.send_message = send;
-	ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
-	ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
-	ops[3].data.recv_initial_metadata.recv_initial_metadata = &md_initial;
-	ops[4].op = GRPC_OP_RECV_MESSAGE;
-	ops[4].data.recv_message.recv_message = &recv;
-	ops[5].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
-	ops[5].data.recv_status_on_client.trailing_metadata = &md_trailing;
-	ops[5].data.recv_status_on_client.status = &status;
-	ops[5].data.recv_status_on_client.status_details = &details;
-	int tag;
-	if (call && grpc_call_start_batch(call, ops, 6, &tag, NULL) ==
-			    GRPC_CALL_OK) {
-		/* The status op always completes: at worst with the
-		 * deadline's DEADLINE_EXCEEDED. */
-		grpc_event ev = grpc_completion_queue_pluck(
-			cq, &tag, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
-		if (ev.type == GRPC_OP_COMPLETE) {
-			a->code = (int)status;
-			snprintf(a->details, sizeof a->details, "%.*s",
-				 (int)GRPC_SLICE_LENGTH(details),
-				 (const char *)GRPC_SLICE_START_PTR(details));
-			for (size_t i = 0; i < md_trailing.count; i++) {
-				const grpc_metadata *md =
-					&md_trailing.metadata[i];
-				if (grpc_slice_str_cmp(md->key, LEADER_MD) == 0)
-					snprintf(a->leader, sizeof a->leader,
-						 "%.*s",
-						 (int)GRPC_SLICE_LENGTH(md->value),
-						 (const char *)
-							 GRPC_SLICE_START_PTR(
-								 md->value));
-			}
-			if (recv)
-				a->message = sn__bb_flatten(recv);
+	sn__unary_out u;
+	sn__unary(ch, method, req, sn__deadline_ms(ms), &u);
+	if (u.completed) {
+		a->code = (int)u.status;
+		snprintf(a->details, sizeof a->details, "%.*s",
+			 (int)GRPC_SLICE_LENGTH(u.details),
+			 (const char *)GRPC_SLICE_START_PTR(u.details));
+		for (size_t i = 0; i < u.trailing.count; i++) {
+			const grpc_metadata *md = &u.trailing.metadata[i];
+			if (grpc_slice_str_cmp(md->key, LEADER_MD) == 0)
+				snprintf(a->leader, sizeof a->leader, "%.*s",
+					 (int)GRPC_SLICE_LENGTH(md->value),
+					 (const char *)GRPC_SLICE_START_PTR(
+						 md->value));
 		}
+		if (u.response)
+			a->message = sn__bb_flatten(u.response);
 	} else {
 		snprintf(a->details, sizeof a->details,
 			 "cannot start a call to %s", addr);
 	}
-	if (recv)
-		grpc_byte_buffer_destroy(recv);
-	grpc_byte_buffer_destroy(send);
-	grpc_slice_unref(details);
-	grpc_metadata_array_destroy(&md_initial);
-	grpc_metadata_array_destroy(&md_trailing);
-	if (call)
-		grpc_call_unref(call);
-	grpc_completion_queue_shutdown(cq);
-	while (grpc_completion_queue_pluck(cq, NULL,
-					   gpr_inf_future(GPR_CLOCK_MONOTONIC),
-					   NULL).type != GRPC_QUEUE_SHUTDOWN)
-		;
-	grpc_completion_queue_destroy(cq);
+	sn__unary_done(&u);
 	if (a->code == GRPC_STATUS_UNAVAILABLE &&
 	    grpc_channel_check_connectivity_state(ch, 0) ==
 		    GRPC_CHANNEL_TRANSIENT_FAILURE)
@@ -622,6 +573,31 @@ static int set_range(pb_byte_t *k, pb_size_t *kn, pb_byte_t *e,
 	return SN_OK;
 }
 
+/*
+ * A write: the next request id of a free session into *rid, encode `msg`,
+ * run it until a member answers (retries keep the id: applied once); the
+ * session is free again afterwards.
+ */
+static int write_call(sn_client *c, const char *method,
+		      const pb_msgdesc_t *fields, const void *msg,
+		      bool *has_rid, senate_v1_RequestId *rid, grpc_slice *resp)
+{
+	session *ss = session_take(c);
+	if (!ss)
+		return sn_errmsg_set(SN_ENOMEM, "client: out of memory");
+	*has_rid = true;
+	rid->client_id = ss->id;
+	rid->seq = ++ss->seq;
+	grpc_slice req;
+	int rv = encode(fields, msg, &req);
+	if (rv == SN_OK) {
+		rv = request(c, method, req, LEADER, resp);
+		grpc_slice_unref(req);
+	}
+	session_give(c, ss);
+	return rv;
+}
+
 /* ------------------------------------------------------------ results --- */
 
 void sn_kv_dispose(sn_kv *kv)
@@ -749,22 +725,9 @@ int sn_client_put(sn_put_result *out, sn_client *c, const void *key,
 	q->value.funcs.encode = enc_bytes;
 	q->value.arg = &v;
 	q->prev_kv = (flags & SN_CLIENT_PREV_KV) != 0;
-	grpc_slice req, resp;
-	session *ss = session_take(c);
-	if (!ss) {
-		rv = sn_errmsg_set(SN_ENOMEM, "client: out of memory");
-	} else {
-		q->has_request_id = true;
-		q->request_id.client_id = ss->id;
-		q->request_id.seq = ++ss->seq;
-		rv = encode(senate_v1_PutRequest_fields, q, &req);
-	}
-	if (rv == SN_OK) {
-		rv = request(c, "/senate.v1.KV/Put", req, LEADER, &resp);
-		grpc_slice_unref(req);
-	}
-	if (ss)
-		session_give(c, ss);
+	grpc_slice resp;
+	rv = write_call(c, "/senate.v1.KV/Put", senate_v1_PutRequest_fields, q,
+			&q->has_request_id, &q->request_id, &resp);
 	if (rv == SN_OK) {
 		sn_kv prev;
 		memset(&prev, 0, sizeof prev);
@@ -920,22 +883,11 @@ int sn_client_delete(sn_delete_result *out, sn_client *c, const void *key,
 			   &q->range_end.size, key, key_len, range_end,
 			   range_end_len, flags);
 	q->prev_kv = (flags & SN_CLIENT_PREV_KV) != 0;
-	grpc_slice req, resp;
-	session *ss = rv == SN_OK ? session_take(c) : NULL;
-	if (rv == SN_OK && !ss)
-		rv = sn_errmsg_set(SN_ENOMEM, "client: out of memory");
-	if (rv == SN_OK) {
-		q->has_request_id = true;
-		q->request_id.client_id = ss->id;
-		q->request_id.seq = ++ss->seq;
-		rv = encode(senate_v1_DeleteRequest_fields, q, &req);
-	}
-	if (rv == SN_OK) {
-		rv = request(c, "/senate.v1.KV/Delete", req, LEADER, &resp);
-		grpc_slice_unref(req);
-	}
-	if (ss)
-		session_give(c, ss);
+	grpc_slice resp;
+	if (rv == SN_OK)
+		rv = write_call(c, "/senate.v1.KV/Delete",
+				senate_v1_DeleteRequest_fields, q,
+				&q->has_request_id, &q->request_id, &resp);
 	if (rv == SN_OK) {
 		kv_list l = { NULL, 0, 0 };
 		r->prev_kvs.funcs.decode = dec_kv;
