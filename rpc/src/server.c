@@ -1217,7 +1217,7 @@ static char *dup_or_null(const char *p)
 static int listen_on(sn__rpc_server *s, const char *addr, bool peer)
 {
 	listener *l = &s->ls[s->n_ls];
-	grpc_arg args[2];
+	grpc_arg args[3];
 	memset(args, 0, sizeof args);
 	args[0].type = GRPC_ARG_INTEGER;
 	args[0].key = (char *)GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
@@ -1226,7 +1226,13 @@ static int listen_on(sn__rpc_server *s, const char *addr, bool peer)
 	args[1].type = GRPC_ARG_INTEGER;
 	args[1].key = (char *)GRPC_ARG_MAX_SEND_MESSAGE_LENGTH;
 	args[1].value.integer = (int)SN__RPC_PEER_MAX_MESSAGE;
-	grpc_channel_args ca = { 2, args };
+	/* gRPC listens with SO_REUSEPORT by default: a second member started
+	 * on the same address would share the port and the traffic. Refuse
+	 * it (the bind fails, sn__rpc_server_start says which address). */
+	args[2].type = GRPC_ARG_INTEGER;
+	args[2].key = (char *)GRPC_ARG_ALLOW_REUSEPORT;
+	args[2].value.integer = 0;
+	grpc_channel_args ca = { 3, args };
 	l->gs = grpc_server_create(&ca, NULL);
 	if (!l->gs)
 		return SN_ENOMEM;

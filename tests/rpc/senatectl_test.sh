@@ -67,6 +67,18 @@ ctl put gravity 9.81 >/dev/null || fail "second put"
 [ "$(ctl range gr)" = $'gravity=9.81\ngreeting=hello' ] ||
 	fail "range gr: $(ctl range gr)"
 
+# A second member started on a running member's addresses must not share
+# its ports (gRPC's default SO_REUSEPORT would let it): it fails to listen.
+rc=0
+timeout 20 "$bin/senated" --name n1 --data-dir "$dir/dup" \
+	--listen-peer "127.0.0.1:${peer[0]}" --listen-client "127.0.0.1:${client[0]}" \
+	--initial-cluster "$cluster" >"$dir/dup.log" 2>&1 || rc=$?
+[ "$rc" != 0 ] && [ "$rc" != 124 ] ||
+	fail "a second senated on n1's ports: exit $rc (want a failure)"
+grep -q "cannot listen on 127.0.0.1:${peer[0]}" "$dir/dup.log" ||
+	fail "the duplicate did not say why: $(tail -3 "$dir/dup.log")"
+[ "$(ctl get greeting)" = hello ] || fail "the cluster after the duplicate"
+
 # Through a follower first: the client follows senate-leader.
 f=$(((l + 1) % 3))
 out=$("$bin/senatectl" --endpoints "127.0.0.1:${client[$f]}" put via follower) ||
