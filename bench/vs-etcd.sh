@@ -39,7 +39,7 @@ usage() {
 	sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
 }
 
-quick=0 keep=0 rounds=3 data_root=
+args="$*" quick=0 keep=0 rounds=3 data_root=
 while (($#)); do
 	case $1 in
 	--quick) quick=1 ;;
@@ -149,7 +149,7 @@ die() { log "vs-etcd: $*"; exit 1; }
 # ---- the machine and the versions --------------------------------------------
 fstype=$(df --output=fstype "$work" | tail -1 | tr -d ' ')
 dev=$(df --output=source "$work" | tail -1 | tr -d ' ')
-log "# Senate vs etcd: bench/vs-etcd.sh $([ $quick = 1 ] && echo --quick) ($(date -u '+%Y-%m-%d %H:%M UTC'))"
+log "# Senate vs etcd: bench/vs-etcd.sh${args:+ $args} ($(date -u '+%Y-%m-%d %H:%M UTC'))"
 log "machine: $(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)," \
 	"$(uname -m), Linux $(uname -r), $(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo) RAM"
 log "disk: scratch $work on $dev ($fstype); repository on $(df --output=source "$repo" | tail -1 | tr -d ' ')"
@@ -332,8 +332,11 @@ if ((!quick)); then
 	log "## etcdctl check perf --load=s (etcd's own disk/cluster check, about a minute)"
 	rc=0
 	etcdctl --endpoints "$etcd_eps" check perf --load=s >"$work/perf.out" 2>&1 || rc=$?
-	# Drop the progress bars, keep the verdict lines.
-	tr '\r' '\n' <"$work/perf.out" | grep -v '^ *[0-9]* / [0-9]* \|^$' | tee -a "$out"
+	# Drop the progress bar (redrawn with \r; the verdict follows its last
+	# frame on the same line), keep everything else.
+	tr '\r' '\n' <"$work/perf.out" |
+		sed -E 's/^ *[0-9]+ \/ [0-9]+ +[^%]*%( [0-9]+m[0-9]+s)?//' |
+		grep -v '^ *$' | tee -a "$out" || true
 	log "(check perf exit $rc)"
 	log ""
 fi
