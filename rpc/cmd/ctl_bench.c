@@ -44,6 +44,7 @@ typedef struct bench {
 	atomic_llong failed;
 	atomic_bool stop;
 	double start, deadline;
+	double end; /* when the last writer finished (under mu) */
 	char first_error[512];
 	pthread_mutex_t mu;
 	/* latencies in microseconds, one slot per request */
@@ -184,6 +185,11 @@ static void *writer_main(void *arg)
 		}
 		atomic_fetch_add(&b->done, 1);
 	}
+	double t = now_s();
+	pthread_mutex_lock(&b->mu);
+	if (t > b->end)
+		b->end = t;
+	pthread_mutex_unlock(&b->mu);
 	return NULL;
 }
 
@@ -390,7 +396,9 @@ int ctl_bench(sn_client *c, const char *const *eps, size_t n_eps, int argc,
 	}
 	for (long long i = 0; i < b.clients; i++)
 		pthread_join(th[i], NULL);
-	double el = now_s() - b.start;
+	/* From the start to the last answer (not to the progress loop's next
+	 * poll). */
+	double el = (b.end > b.start ? b.end : now_s()) - b.start;
 	if (tty)
 		progress(&b, true);
 
