@@ -4,6 +4,7 @@
  * server, for both engines. Every request is a real client call through the
  * gRPC C core (sn__rpc_call) on 127.0.0.1.
  */
+#include "../common/free_port.h"
 #include "../common/test_dir.h"
 #include <gtest/gtest.h>
 
@@ -19,11 +20,6 @@ extern "C" {
 
 #include "senate.pb.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -36,28 +32,12 @@ namespace {
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
+using senate_test::FreePort;
 
 /* gRPC status codes (grpc/status.h stays in rpc/src). */
 constexpr int kInvalidArgument = 3;
 constexpr int kDeadlineExceeded = 4;
 constexpr int kUnavailable = 14;
-
-int FreePort()
-{
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	if (fd < 0)
-		return 0;
-	sockaddr_in a{};
-	a.sin_family = AF_INET;
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	socklen_t len = sizeof a;
-	int port = 0;
-	if (bind(fd, reinterpret_cast<sockaddr *>(&a), sizeof a) == 0 &&
-	    getsockname(fd, reinterpret_cast<sockaddr *>(&a), &len) == 0)
-		port = ntohs(a.sin_port);
-	close(fd);
-	return port;
-}
 
 struct Reply {
 	int code = -1;

@@ -6,6 +6,7 @@
  * the wire, and peer messages from an unknown sender. No mocks: every call
  * goes through the gRPC C core on 127.0.0.1.
  */
+#include "../common/free_port.h"
 #include "../common/test_dir.h"
 #include <gtest/gtest.h>
 
@@ -39,6 +40,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
+using senate_test::FreePort;
 
 /* A map of key -> value, applied from "key=value" entries. */
 struct Kv {
@@ -98,24 +100,6 @@ struct Result {
 		return cv.wait_for(g, d, [&] { return done; });
 	}
 };
-
-/* A loopback port that was free a moment ago (the kernel picks it). */
-int FreePort()
-{
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	if (fd < 0)
-		return 0;
-	sockaddr_in a{};
-	a.sin_family = AF_INET;
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	socklen_t len = sizeof a;
-	int port = 0;
-	if (bind(fd, reinterpret_cast<sockaddr *>(&a), sizeof a) == 0 &&
-	    getsockname(fd, reinterpret_cast<sockaddr *>(&a), &len) == 0)
-		port = ntohs(a.sin_port);
-	close(fd);
-	return port;
-}
 
 /* One raw call; the reply's message as a string. */
 struct Call {
