@@ -13,10 +13,8 @@
 extern "C" {
 #include "node/node_store.h"
 }
+#include "pb_call.h"
 #include "rpc.h"
-
-#include <pb_decode.h>
-#include <pb_encode.h>
 
 #include "senate.pb.h"
 
@@ -32,56 +30,26 @@ namespace {
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
+using senate_test::Dec;
+using senate_test::DecStr;
+using senate_test::Enc;
+using senate_test::EncStr;
 using senate_test::FreePort;
+using senate_test::Reply;
 
 /* gRPC status codes (grpc/status.h stays in rpc/src). */
 constexpr int kInvalidArgument = 3;
 constexpr int kDeadlineExceeded = 4;
 constexpr int kUnavailable = 14;
 
-struct Reply {
-	int code = -1;
-	std::string details, message, leader;
-};
-
+/* Every call in these tests must complete. */
 Reply Call(const std::string &target, const char *method,
-	   const std::string &req, unsigned timeout_ms = 10000)
+	   const std::string &req)
 {
-	const void *p = req.data();
-	size_t l = req.size();
-	sn__rpc_reply rep;
-	Reply r;
-	EXPECT_EQ(sn__rpc_call(&rep, target.c_str(), method, &p, &l, 1,
-			       timeout_ms),
-		  SN_OK);
-	r.code = rep.code;
-	r.details = rep.details;
-	r.leader = rep.leader;
-	if (rep.message.size)
-		r.message.assign(static_cast<char *>(rep.message.ptr),
-				 rep.message.size);
-	sn_buf_dispose(&rep.message);
-	return r;
+	return senate_test::Call(target, method, { req }, 10000, true);
 }
 
 /* ---- encoding requests and decoding answers with nanopb callbacks ---- */
-
-bool EncStr(pb_ostream_t *st, const pb_field_t *f, void *const *arg)
-{
-	const std::string *s = static_cast<const std::string *>(*arg);
-	return pb_encode_tag_for_field(st, f) &&
-	       pb_encode_string(st, reinterpret_cast<const pb_byte_t *>(
-					    s->data()),
-				s->size());
-}
-
-bool DecStr(pb_istream_t *st, const pb_field_t *, void **arg)
-{
-	std::string *s = static_cast<std::string *>(*arg);
-	s->resize(st->bytes_left);
-	return pb_read(st, reinterpret_cast<pb_byte_t *>(&(*s)[0]),
-		       s->size());
-}
 
 struct KV {
 	std::string key, value;
@@ -119,25 +87,6 @@ bool DecKvs(pb_istream_t *st, const pb_field_t *, void **arg)
 		v->push_back(k->Get());
 	delete k;
 	return ok;
-}
-
-template <typename T> std::string Enc(const pb_msgdesc_t *fields, const T *m)
-{
-	size_t size = 0;
-	EXPECT_TRUE(pb_get_encoded_size(&size, fields, m));
-	std::string out(size, '\0');
-	pb_ostream_t st = pb_ostream_from_buffer(
-		reinterpret_cast<pb_byte_t *>(&out[0]), out.size());
-	EXPECT_TRUE(pb_encode(&st, fields, m));
-	return out;
-}
-
-template <typename T>
-bool Dec(const std::string &s, const pb_msgdesc_t *fields, T *out)
-{
-	pb_istream_t st = pb_istream_from_buffer(
-		reinterpret_cast<const pb_byte_t *>(s.data()), s.size());
-	return pb_decode(&st, fields, out);
 }
 
 struct PutOut {

@@ -9,10 +9,7 @@
 
 #include <senate/senate.h>
 
-#include "rpc.h"
-
-#include <pb_decode.h>
-#include <pb_encode.h>
+#include "pb_call.h"
 
 #include "senate.pb.h"
 
@@ -34,59 +31,18 @@ namespace {
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
+using senate_test::Dec;
+using senate_test::DecStr;
+using senate_test::Enc;
+using senate_test::EncStr;
+using senate_test::Reply;
 using senate_test::SenatedCluster;
 
-bool EncStr(pb_ostream_t *st, const pb_field_t *f, void *const *arg)
-{
-	const std::string *s = static_cast<const std::string *>(*arg);
-	return pb_encode_tag_for_field(st, f) &&
-	       pb_encode_string(st, reinterpret_cast<const pb_byte_t *>(
-					    s->data()),
-				s->size());
-}
-
-bool DecStr(pb_istream_t *st, const pb_field_t *, void **arg)
-{
-	std::string *s = static_cast<std::string *>(*arg);
-	s->resize(st->bytes_left);
-	return pb_read(st, reinterpret_cast<pb_byte_t *>(&(*s)[0]),
-		       s->size());
-}
-
-template <typename T> std::string Enc(const pb_msgdesc_t *fields, const T *m)
-{
-	size_t size = 0;
-	EXPECT_TRUE(pb_get_encoded_size(&size, fields, m));
-	std::string out(size, '\0');
-	pb_ostream_t st = pb_ostream_from_buffer(
-		reinterpret_cast<pb_byte_t *>(&out[0]), out.size());
-	EXPECT_TRUE(pb_encode(&st, fields, m));
-	return out;
-}
-
-struct Reply {
-	int code = -1;
-	std::string details, message, leader;
-};
-
+/* Members may be down: a call that does not complete is code -1. */
 Reply Call(const std::string &target, const char *method,
-	   const std::string &req, unsigned timeout_ms = 3000)
+	   const std::string &req)
 {
-	const void *p = req.data();
-	size_t l = req.size();
-	sn__rpc_reply rep;
-	Reply r;
-	if (sn__rpc_call(&rep, target.c_str(), method, &p, &l, 1,
-			 timeout_ms) != SN_OK)
-		return r;
-	r.code = rep.code;
-	r.details = rep.details;
-	r.leader = rep.leader;
-	if (rep.message.size)
-		r.message.assign(static_cast<char *>(rep.message.ptr),
-				 rep.message.size);
-	sn_buf_dispose(&rep.message);
-	return r;
+	return senate_test::Call(target, method, { req }, 3000, false);
 }
 
 Reply Put(const std::string &target, const std::string &k,
@@ -122,11 +78,8 @@ bool Get(const std::string &target, const std::string &k, std::string *v,
 		new senate_v1_GetResponse(senate_v1_GetResponse_init_zero);
 	resp->kv.value.funcs.decode = DecStr;
 	resp->kv.value.arg = v;
-	pb_istream_t st = pb_istream_from_buffer(
-		reinterpret_cast<const pb_byte_t *>(r.message.data()),
-		r.message.size());
-	bool ok = pb_decode(&st, senate_v1_GetResponse_fields, resp);
-	bool found = ok && resp->found;
+	bool found = Dec(r.message, senate_v1_GetResponse_fields, resp) &&
+		     resp->found;
 	delete resp;
 	return found;
 }
