@@ -1,19 +1,19 @@
 /*
  * tests/common/senated_cluster.h - N real `senated` processes on free
  * loopback ports, for the process-level tests: start, SIGKILL, SIGTERM and
- * restart members, read their logs. Everything left running is SIGKILLed
- * and the data directory removed when the object goes away.
+ * restart members (or signal several, then reap each with its wait
+ * status), read their logs, run the binary once with other arguments.
+ * Everything left running is SIGKILLed and the data directory removed when
+ * the object goes away.
  */
 #ifndef SENATE_TESTS_SENATED_CLUSTER_H
 #define SENATE_TESTS_SENATED_CLUSTER_H
 
+#include "free_port.h"
 #include "test_dir.h"
 
-#include <arpa/inet.h>
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -24,24 +24,6 @@
 #include <vector>
 
 namespace senate_test {
-
-/* A loopback port nobody listens on right now (bound, read, closed). */
-inline int FreePort()
-{
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	if (fd < 0)
-		return 0;
-	sockaddr_in a{};
-	a.sin_family = AF_INET;
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	socklen_t len = sizeof a;
-	int port = 0;
-	if (bind(fd, reinterpret_cast<sockaddr *>(&a), sizeof a) == 0 &&
-	    getsockname(fd, reinterpret_cast<sockaddr *>(&a), &len) == 0)
-		port = ntohs(a.sin_port);
-	close(fd);
-	return port;
-}
 
 class SenatedCluster {
 public:
@@ -73,10 +55,7 @@ public:
 	~SenatedCluster()
 	{
 		for (auto &p : pid)
-			if (p.second > 0) {
-				kill(p.second, SIGKILL);
-				waitpid(p.second, nullptr, 0);
-			}
+			Kill(p.first);
 		if (!root.empty())
 			std::filesystem::remove_all(root);
 	}
@@ -114,32 +93,67 @@ public:
 				return false;
 		return true;
 	}
+	/*
+	 * Send `sig` to a running member without waiting for it (to signal
+	 * several members at once, then Wait for each); false when it is not
+	 * running.
+	 */
+	bool Signal(const std::string &n, int sig)
+	{
+		return pid[n] > 0 && kill(pid[n], sig) == 0;
+	}
+	/*
+	 * Reap a member that was signalled or exits by itself: its wait
+	 * status, or -1 when it was not running or could not be reaped. It is
+	 * not running afterwards.
+	 */
+	int Wait(const std::string &n)
+	{
+		int st = -1;
+		if (pid[n] > 0 && waitpid(pid[n], &st, 0) != pid[n])
+			st = -1;
+		pid[n] = 0;
+		return st;
+	}
 	/* SIGKILL, reaped. */
 	void Kill(const std::string &n)
 	{
-		if (pid[n] > 0) {
-			kill(pid[n], SIGKILL);
-			waitpid(pid[n], nullptr, 0);
-		}
-		pid[n] = 0;
+		Signal(n, SIGKILL);
+		Wait(n);
 	}
 	/* SIGTERM; the wait status (-1 when it was not running). */
 	int Stop(const std::string &n)
 	{
-		int st = -1;
-		if (pid[n] > 0) {
-			kill(pid[n], SIGTERM);
-			waitpid(pid[n], &st, 0);
-		}
-		pid[n] = 0;
-		return st;
+		Signal(n, SIGTERM);
+		return Wait(n);
 	}
 	bool Running(const std::string &n) { return pid[n] > 0; }
 
+	/*
+	 * Run the binary once, not as a member: exactly `args` (no member
+	 * flags, none of `flags`), stdout and stderr appended to the file
+	 * `log`. Its wait status, or -1 when it could not be started or
+	 * reaped. For checking flags and usage.
+	 */
+	int Run(const std::vector<std::string> &args, const std::string &log)
+	{
+		pid_t p = Spawn(args, log);
+		int st = -1;
+		if (p <= 0 || waitpid(p, &st, 0) != p)
+			return -1;
+		return st;
+	}
+
+	/* A member's log (its output so far, all runs); "" if none. */
 	std::string Log(const std::string &n) const
 	{
+		return ReadFile(root + "/" + n + ".log");
+	}
+	/* The whole file at `path`; "" when it cannot be read. */
+	static std::string ReadFile(const std::string &path)
+	{
 		std::string s;
-		FILE *f = fopen((root + "/" + n + ".log").c_str(), "r");
+		FILE *f = fopen(path.c_str(), "r");
 		if (!f)
 			return s;
 		char buf[4096];

@@ -4,6 +4,7 @@
  * server, for both engines. Every request is a real client call through the
  * gRPC C core (sn__rpc_call) on 127.0.0.1.
  */
+#include "../common/free_port.h"
 #include "../common/test_dir.h"
 #include <gtest/gtest.h>
 
@@ -12,17 +13,10 @@
 extern "C" {
 #include "node/node_store.h"
 }
+#include "pb_call.h"
 #include "rpc.h"
 
-#include <pb_decode.h>
-#include <pb_encode.h>
-
 #include "senate.pb.h"
-
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <cstdlib>
@@ -36,72 +30,26 @@ namespace {
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
+using senate_test::Dec;
+using senate_test::DecStr;
+using senate_test::Enc;
+using senate_test::EncStr;
+using senate_test::FreePort;
+using senate_test::Reply;
 
 /* gRPC status codes (grpc/status.h stays in rpc/src). */
 constexpr int kInvalidArgument = 3;
 constexpr int kDeadlineExceeded = 4;
 constexpr int kUnavailable = 14;
 
-int FreePort()
-{
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	if (fd < 0)
-		return 0;
-	sockaddr_in a{};
-	a.sin_family = AF_INET;
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	socklen_t len = sizeof a;
-	int port = 0;
-	if (bind(fd, reinterpret_cast<sockaddr *>(&a), sizeof a) == 0 &&
-	    getsockname(fd, reinterpret_cast<sockaddr *>(&a), &len) == 0)
-		port = ntohs(a.sin_port);
-	close(fd);
-	return port;
-}
-
-struct Reply {
-	int code = -1;
-	std::string details, message, leader;
-};
-
+/* Every call in these tests must complete. */
 Reply Call(const std::string &target, const char *method,
-	   const std::string &req, unsigned timeout_ms = 10000)
+	   const std::string &req)
 {
-	const void *p = req.data();
-	size_t l = req.size();
-	sn__rpc_reply rep;
-	Reply r;
-	EXPECT_EQ(sn__rpc_call(&rep, target.c_str(), method, &p, &l, 1,
-			       timeout_ms),
-		  SN_OK);
-	r.code = rep.code;
-	r.details = rep.details;
-	r.leader = rep.leader;
-	if (rep.message.size)
-		r.message.assign(static_cast<char *>(rep.message.ptr),
-				 rep.message.size);
-	sn_buf_dispose(&rep.message);
-	return r;
+	return senate_test::Call(target, method, { req }, 10000, true);
 }
 
 /* ---- encoding requests and decoding answers with nanopb callbacks ---- */
-
-bool EncStr(pb_ostream_t *st, const pb_field_t *f, void *const *arg)
-{
-	const std::string *s = static_cast<const std::string *>(*arg);
-	return pb_encode_tag_for_field(st, f) &&
-	       pb_encode_string(st, reinterpret_cast<const pb_byte_t *>(
-					    s->data()),
-				s->size());
-}
-
-bool DecStr(pb_istream_t *st, const pb_field_t *, void **arg)
-{
-	std::string *s = static_cast<std::string *>(*arg);
-	s->resize(st->bytes_left);
-	return pb_read(st, reinterpret_cast<pb_byte_t *>(&(*s)[0]),
-		       s->size());
-}
 
 struct KV {
 	std::string key, value;
@@ -139,25 +87,6 @@ bool DecKvs(pb_istream_t *st, const pb_field_t *, void **arg)
 		v->push_back(k->Get());
 	delete k;
 	return ok;
-}
-
-template <typename T> std::string Enc(const pb_msgdesc_t *fields, const T *m)
-{
-	size_t size = 0;
-	EXPECT_TRUE(pb_get_encoded_size(&size, fields, m));
-	std::string out(size, '\0');
-	pb_ostream_t st = pb_ostream_from_buffer(
-		reinterpret_cast<pb_byte_t *>(&out[0]), out.size());
-	EXPECT_TRUE(pb_encode(&st, fields, m));
-	return out;
-}
-
-template <typename T>
-bool Dec(const std::string &s, const pb_msgdesc_t *fields, T *out)
-{
-	pb_istream_t st = pb_istream_from_buffer(
-		reinterpret_cast<const pb_byte_t *>(s.data()), s.size());
-	return pb_decode(&st, fields, out);
 }
 
 struct PutOut {

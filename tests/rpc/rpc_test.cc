@@ -6,15 +6,14 @@
  * the wire, and peer messages from an unknown sender. No mocks: every call
  * goes through the gRPC C core on 127.0.0.1.
  */
+#include "../common/free_port.h"
 #include "../common/test_dir.h"
 #include <gtest/gtest.h>
 
 #include <senate/senate.h>
 
+#include "pb_call.h"
 #include "rpc.h"
-
-#include <pb_decode.h>
-#include <pb_encode.h>
 
 #include "health.pb.h"
 #include "senate.pb.h"
@@ -39,6 +38,10 @@ namespace {
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
+using senate_test::Dec;
+using senate_test::Enc;
+using senate_test::FreePort;
+using senate_test::Reply;
 
 /* A map of key -> value, applied from "key=value" entries. */
 struct Kv {
@@ -99,72 +102,11 @@ struct Result {
 	}
 };
 
-/* A loopback port that was free a moment ago (the kernel picks it). */
-int FreePort()
+/* One raw call; every call in these tests must complete. */
+Reply Raw(const std::string &target, const char *method,
+	  const std::vector<std::string> &reqs, unsigned timeout_ms = 5000)
 {
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	if (fd < 0)
-		return 0;
-	sockaddr_in a{};
-	a.sin_family = AF_INET;
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	socklen_t len = sizeof a;
-	int port = 0;
-	if (bind(fd, reinterpret_cast<sockaddr *>(&a), sizeof a) == 0 &&
-	    getsockname(fd, reinterpret_cast<sockaddr *>(&a), &len) == 0)
-		port = ntohs(a.sin_port);
-	close(fd);
-	return port;
-}
-
-/* One raw call; the reply's message as a string. */
-struct Call {
-	int code = -1;
-	std::string details, message;
-	bool has_message = false;
-};
-
-Call Raw(const std::string &target, const char *method,
-	 const std::vector<std::string> &reqs, unsigned timeout_ms = 5000)
-{
-	std::vector<const void *> ps;
-	std::vector<size_t> ls;
-	for (const std::string &r : reqs) {
-		ps.push_back(r.data());
-		ls.push_back(r.size());
-	}
-	sn__rpc_reply rep;
-	Call c;
-	int rv = sn__rpc_call(&rep, target.c_str(), method, ps.data(),
-			      ls.data(), reqs.size(), timeout_ms);
-	EXPECT_EQ(rv, SN_OK) << "call " << method << " to " << target;
-	c.code = rep.code;
-	c.details = rep.details;
-	c.has_message = rep.has_message;
-	if (rep.message.size)
-		c.message.assign(static_cast<char *>(rep.message.ptr),
-				 rep.message.size);
-	sn_buf_dispose(&rep.message);
-	return c;
-}
-
-template <typename T>
-bool Decode(const std::string &s, const pb_msgdesc_t *fields, T *out)
-{
-	pb_istream_t st = pb_istream_from_buffer(
-		reinterpret_cast<const pb_byte_t *>(s.data()), s.size());
-	return pb_decode(&st, fields, out);
-}
-
-template <typename T>
-std::string Encode(const pb_msgdesc_t *fields, const T *msg)
-{
-	std::string out(4096, '\0');
-	pb_ostream_t st = pb_ostream_from_buffer(
-		reinterpret_cast<pb_byte_t *>(&out[0]), out.size());
-	EXPECT_TRUE(pb_encode(&st, fields, msg));
-	out.resize(st.bytes_written);
-	return out;
+	return senate_test::Call(target, method, reqs, timeout_ms, true);
 }
 
 struct Member {
@@ -316,12 +258,12 @@ protected:
 	}
 	bool ClusterStatus(uint64_t id, senate_v1_StatusResponse *out)
 	{
-		Call c = Raw(client_addr[id], "/senate.v1.Cluster/Status",
-			     { "" });
+		Reply c = Raw(client_addr[id], "/senate.v1.Cluster/Status",
+			      { "" });
 		EXPECT_EQ(c.code, 0) << c.details;
 		*out = senate_v1_StatusResponse_init_zero;
 		return c.code == 0 &&
-		       Decode(c.message, senate_v1_StatusResponse_fields, out);
+		       Dec(c.message, senate_v1_StatusResponse_fields, out);
 	}
 	void OpenAll()
 	{
@@ -419,14 +361,14 @@ TEST_P(Rpc, HealthSaysServing)
 					grpc_health_v1_HealthCheckRequest_init_zero;
 				snprintf(req.service, sizeof req.service, "%s",
 					 svc);
-				Call c = Raw(target,
-					     "/grpc.health.v1.Health/Check",
-					     { Encode(grpc_health_v1_HealthCheckRequest_fields,
-						      &req) });
+				Reply c = Raw(target,
+					      "/grpc.health.v1.Health/Check",
+					      { Enc(grpc_health_v1_HealthCheckRequest_fields,
+						    &req) });
 				ASSERT_EQ(c.code, 0) << c.details;
 				grpc_health_v1_HealthCheckResponse r =
 					grpc_health_v1_HealthCheckResponse_init_zero;
-				ASSERT_TRUE(Decode(
+				ASSERT_TRUE(Dec(
 					c.message,
 					grpc_health_v1_HealthCheckResponse_fields,
 					&r));
@@ -438,15 +380,15 @@ TEST_P(Rpc, HealthSaysServing)
 		grpc_health_v1_HealthCheckRequest req =
 			grpc_health_v1_HealthCheckRequest_init_zero;
 		snprintf(req.service, sizeof req.service, "no.such.Service");
-		Call c = Raw(client_addr[id], "/grpc.health.v1.Health/Check",
-			     { Encode(grpc_health_v1_HealthCheckRequest_fields,
-				      &req) });
+		Reply c = Raw(client_addr[id], "/grpc.health.v1.Health/Check",
+			      { Enc(grpc_health_v1_HealthCheckRequest_fields,
+				    &req) });
 		EXPECT_EQ(c.code, 5 /* NOT_FOUND */) << c.details;
 	}
 	/* A closed member answers nothing: the call fails UNAVAILABLE. */
 	Close(3);
-	Call c = Raw(client_addr[3], "/grpc.health.v1.Health/Check", { "" },
-		     2000);
+	Reply c = Raw(client_addr[3], "/grpc.health.v1.Health/Check", { "" },
+		      2000);
 	EXPECT_EQ(c.code, 14 /* UNAVAILABLE */) << c.details;
 }
 
@@ -489,7 +431,7 @@ TEST_P(Rpc, GarbageGetsInvalidArgumentAndTheServerKeepsServing)
 			    11),                    /* varint overflow */
 	};
 	for (const std::string &g : garbage) {
-		Call c = Raw(client_addr[1], "/senate.v1.Cluster/Status", { g });
+		Reply c = Raw(client_addr[1], "/senate.v1.Cluster/Status", { g });
 		EXPECT_EQ(c.code, 3 /* INVALID_ARGUMENT */) << c.details;
 		EXPECT_NE(c.details.find("StatusRequest"), std::string::npos)
 			<< c.details;
@@ -500,7 +442,7 @@ TEST_P(Rpc, GarbageGetsInvalidArgumentAndTheServerKeepsServing)
 	}
 	/* A PeerMessage whose data field is garbage inside a valid batch. */
 	std::string bad_inner("\x12\x04\x22\x09xy", 6);
-	Call c = Raw(peer_addr[1], "/senate.v1.Peer/Stream", { bad_inner });
+	Reply c = Raw(peer_addr[1], "/senate.v1.Peer/Stream", { bad_inner });
 	EXPECT_EQ(c.code, 3) << c.details;
 	sn__rpc_server_stats ss;
 	sn__rpc_server_stats_get(m[1].srv, &ss);
@@ -544,12 +486,12 @@ TEST_P(Rpc, PeerMessagesFromUnknownSendersAreRefusedAndCounted)
 	sn__rpc_server_stats before, after;
 	sn__rpc_server_stats_get(m[1].srv, &before);
 	for (const auto &b : bad) {
-		Call c = Raw(peer_addr[1], "/senate.v1.Peer/Stream",
-			     { enc(b.first, b.second) });
+		Reply c = Raw(peer_addr[1], "/senate.v1.Peer/Stream",
+			      { enc(b.first, b.second) });
 		ASSERT_EQ(c.code, 0) << c.details;
 		senate_v1_PeerAck ack = senate_v1_PeerAck_init_zero;
 		ASSERT_TRUE(c.has_message);
-		ASSERT_TRUE(Decode(c.message, senate_v1_PeerAck_fields, &ack));
+		ASSERT_TRUE(Dec(c.message, senate_v1_PeerAck_fields, &ack));
 		EXPECT_EQ(ack.refused, 1u) << "sender " << b.first;
 		EXPECT_EQ(ack.received, 0u) << "sender " << b.first;
 	}
@@ -560,10 +502,10 @@ TEST_P(Rpc, PeerMessagesFromUnknownSendersAreRefusedAndCounted)
 	 * content check the engine's. */
 	uint64_t dropped = Status(1).engine.dropped;
 	sn_message ok{ 1, 2, 1, junk, sizeof junk };
-	Call c = Raw(peer_addr[1], "/senate.v1.Peer/Stream", { enc(2, ok) });
+	Reply c = Raw(peer_addr[1], "/senate.v1.Peer/Stream", { enc(2, ok) });
 	ASSERT_EQ(c.code, 0) << c.details;
 	senate_v1_PeerAck ack = senate_v1_PeerAck_init_zero;
-	ASSERT_TRUE(Decode(c.message, senate_v1_PeerAck_fields, &ack));
+	ASSERT_TRUE(Dec(c.message, senate_v1_PeerAck_fields, &ack));
 	EXPECT_EQ(ack.received, 1u);
 	EXPECT_EQ(ack.refused, 0u);
 	auto end = std::chrono::steady_clock::now() + 5s;
