@@ -598,6 +598,35 @@ static int write_call(sn_client *c, const char *method,
 	return rv;
 }
 
+/* A read: encode `msg`, run it on the leader (or any member when
+ * serializable) until answered. */
+static int read_call(sn_client *c, const char *method,
+		     const pb_msgdesc_t *fields, const void *msg,
+		     bool serializable, grpc_slice *resp)
+{
+	grpc_slice req;
+	int rv = encode(fields, msg, &req);
+	if (rv == SN_OK) {
+		rv = request(c, method, req, serializable ? ANY : LEADER, resp);
+		grpc_slice_unref(req);
+	}
+	return rv;
+}
+
+/* A call's request and response structs, zeroed (some hold 4 KiB keys:
+ * not on the stack). Both or neither: SN_ENOMEM. */
+static int alloc_pair(void **q, size_t q_size, void **r, size_t r_size)
+{
+	*q = calloc(1, q_size);
+	*r = calloc(1, r_size);
+	if (*q && *r)
+		return SN_OK;
+	free(*q);
+	free(*r);
+	*q = *r = NULL;
+	return sn_errmsg_set(SN_ENOMEM, "client: out of memory");
+}
+
 /* ------------------------------------------------------------ results --- */
 
 void sn_kv_dispose(sn_kv *kv)
@@ -712,13 +741,12 @@ int sn_client_put(sn_put_result *out, sn_client *c, const void *key,
 		return rv;
 	if (value_len && !value)
 		return sn_errmsg_set(SN_EINVAL, "client: value is NULL");
-	senate_v1_PutRequest *q = calloc(1, sizeof *q);
-	senate_v1_PutResponse *r = calloc(1, sizeof *r);
-	if (!q || !r) {
-		free(q);
-		free(r);
-		return sn_errmsg_set(SN_ENOMEM, "client: out of memory");
-	}
+	void *qq, *rr;
+	if (alloc_pair(&qq, sizeof(senate_v1_PutRequest), &rr,
+		       sizeof(senate_v1_PutResponse)))
+		return SN_ENOMEM;
+	senate_v1_PutRequest *q = qq;
+	senate_v1_PutResponse *r = rr;
 	bytes v = { value, value_len };
 	memcpy(q->key.bytes, key, key_len);
 	q->key.size = (pb_size_t)key_len;
@@ -770,23 +798,18 @@ int sn_client_get(sn_kv *out, sn_client *c, const void *key, size_t key_len,
 	int rv = check_key(key, key_len, "key");
 	if (rv)
 		return rv;
-	senate_v1_GetRequest *q = calloc(1, sizeof *q);
-	senate_v1_GetResponse *r = calloc(1, sizeof *r);
-	if (!q || !r) {
-		free(q);
-		free(r);
-		return sn_errmsg_set(SN_ENOMEM, "client: out of memory");
-	}
+	void *qq, *rr;
+	if (alloc_pair(&qq, sizeof(senate_v1_GetRequest), &rr,
+		       sizeof(senate_v1_GetResponse)))
+		return SN_ENOMEM;
+	senate_v1_GetRequest *q = qq;
+	senate_v1_GetResponse *r = rr;
 	memcpy(q->key.bytes, key, key_len);
 	q->key.size = (pb_size_t)key_len;
 	q->serializable = (flags & SN_CLIENT_SERIALIZABLE) != 0;
-	grpc_slice req, resp;
-	rv = encode(senate_v1_GetRequest_fields, q, &req);
-	if (rv == SN_OK) {
-		rv = request(c, "/senate.v1.KV/Get", req,
-			     q->serializable ? ANY : LEADER, &resp);
-		grpc_slice_unref(req);
-	}
+	grpc_slice resp;
+	rv = read_call(c, "/senate.v1.KV/Get", senate_v1_GetRequest_fields, q,
+		       q->serializable, &resp);
 	if (rv == SN_OK) {
 		r->kv.value.funcs.decode = dec_buf;
 		r->kv.value.arg = &out->value;
@@ -820,13 +843,12 @@ int sn_client_range(sn_range_result *out, sn_client *c, const void *key,
 		return sn_errmsg_set(SN_EINVAL, "client: limit %lld is "
 						"negative (0: no limit)",
 				     (long long)limit);
-	senate_v1_RangeRequest *q = calloc(1, sizeof *q);
-	senate_v1_RangeResponse *r = calloc(1, sizeof *r);
-	if (!q || !r) {
-		free(q);
-		free(r);
-		return sn_errmsg_set(SN_ENOMEM, "client: out of memory");
-	}
+	void *qq, *rr;
+	if (alloc_pair(&qq, sizeof(senate_v1_RangeRequest), &rr,
+		       sizeof(senate_v1_RangeResponse)))
+		return SN_ENOMEM;
+	senate_v1_RangeRequest *q = qq;
+	senate_v1_RangeResponse *r = rr;
 	int rv = set_range(q->key.bytes, &q->key.size, q->range_end.bytes,
 			   &q->range_end.size, key, key_len, range_end,
 			   range_end_len, flags);
@@ -834,14 +856,11 @@ int sn_client_range(sn_range_result *out, sn_client *c, const void *key,
 	q->serializable = (flags & SN_CLIENT_SERIALIZABLE) != 0;
 	q->keys_only = (flags & SN_CLIENT_KEYS_ONLY) != 0;
 	q->count_only = (flags & SN_CLIENT_COUNT_ONLY) != 0;
-	grpc_slice req, resp;
+	grpc_slice resp;
 	if (rv == SN_OK)
-		rv = encode(senate_v1_RangeRequest_fields, q, &req);
-	if (rv == SN_OK) {
-		rv = request(c, "/senate.v1.KV/Range", req,
-			     q->serializable ? ANY : LEADER, &resp);
-		grpc_slice_unref(req);
-	}
+		rv = read_call(c, "/senate.v1.KV/Range",
+			       senate_v1_RangeRequest_fields, q, q->serializable,
+			       &resp);
 	if (rv == SN_OK) {
 		kv_list l = { NULL, 0, 0 };
 		r->kvs.funcs.decode = dec_kv;
@@ -872,13 +891,12 @@ int sn_client_delete(sn_delete_result *out, sn_client *c, const void *key,
 		memset(out, 0, sizeof *out);
 	if (!c)
 		return sn_errmsg_set(SN_EINVAL, "client: client is NULL");
-	senate_v1_DeleteRequest *q = calloc(1, sizeof *q);
-	senate_v1_DeleteResponse *r = calloc(1, sizeof *r);
-	if (!q || !r) {
-		free(q);
-		free(r);
-		return sn_errmsg_set(SN_ENOMEM, "client: out of memory");
-	}
+	void *qq, *rr;
+	if (alloc_pair(&qq, sizeof(senate_v1_DeleteRequest), &rr,
+		       sizeof(senate_v1_DeleteResponse)))
+		return SN_ENOMEM;
+	senate_v1_DeleteRequest *q = qq;
+	senate_v1_DeleteResponse *r = rr;
 	int rv = set_range(q->key.bytes, &q->key.size, q->range_end.bytes,
 			   &q->range_end.size, key, key_len, range_end,
 			   range_end_len, flags);
