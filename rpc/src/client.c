@@ -1,7 +1,7 @@
 /*
- * client.c - one raw gRPC call over the C core client API (tests now,
- * senatectl later): request messages are bytes as given, so a test can send
- * garbage on purpose.
+ * client.c - one raw gRPC call over the C core client API, for tests:
+ * request messages are bytes as given (any number of them: streams too),
+ * so a test can send garbage on purpose. Programs use <senate/client.h>.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "rpc.h"
