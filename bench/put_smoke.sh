@@ -25,27 +25,7 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-fail() {
-	echo "FAIL: $*" >&2
-	for f in "$dir"/*.log; do
-		[ -f "$f" ] && { echo "--- $f" >&2; tail -5 "$f" >&2; }
-	done
-	exit 1
-}
-
-free_base() { # a base whose client and peer ports (1..3) are all free
-	while :; do
-		local b=$((20000 + RANDOM % 40000)) ok=1
-		for p in $((b + 1)) $((b + 2)) $((b + 3)) \
-			$((b + 101)) $((b + 102)) $((b + 103)); do
-			if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-				ok=""
-				break
-			fi
-		done
-		[ -n "$ok" ] && { echo "$b"; return; }
-	done
-}
+. "$(dirname "$0")/../tests/common/cluster.sh"
 
 # ---- three members on free ports (a port taken meanwhile: another try) --
 for try in 1 2 3 4 5; do
