@@ -6,8 +6,11 @@
 #include "store_impl.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 int sn__store_mdb_err(int rc, const char *what)
 {
@@ -105,12 +108,13 @@ static int open_dbis(sn__store *st, MDB_txn *txn)
 
 int sn__store_env_open(sn__store *st)
 {
-	unsigned flags = MDB_NOTLS | MDB_NOMETASYNC;
+	/* Lazy: nothing synced per commit (see store.h). Otherwise each
+	 * commit syncs its data pages, the meta page lazily. */
+	unsigned flags = MDB_NOTLS |
+			 (st->lazy || st->no_sync ? MDB_NOSYNC | MDB_WRITEMAP : MDB_NOMETASYNC);
 	MDB_txn *txn = NULL;
 	int rc, rv;
 
-	if (st->no_sync)
-		flags |= MDB_NOSYNC;
 	if ((rc = mdb_env_create(&st->env)) != 0)
 		return sn__store_mdb_err(rc, "store: mdb_env_create");
 	if ((rc = mdb_env_set_maxdbs(st->env, 4)) != 0 ||
@@ -155,15 +159,151 @@ fail:
 	return rv;
 }
 
-void sn__store_env_close(sn__store *st)
+int sn__store_env_close(sn__store *st, bool sync)
 {
+	int rv = SN_OK;
+
 	if (!st->env)
-		return;
-	/* With MDB_NOMETASYNC the last meta page may be unsynced. */
-	if (!st->no_sync)
-		mdb_env_sync(st->env, 1);
+		return SN_OK;
+	if (sync) {
+		int rc = mdb_env_sync(st->env, 1);
+		if (rc != 0)
+			rv = sn__err(SN_EIO, "store %s: sync: %s", st->dir,
+				     mdb_strerror(rc));
+	}
 	mdb_env_close(st->env);
 	st->env = NULL;
+	return rv;
+}
+
+/* ---- store.state: was the store synced before the machine restarted? -- */
+
+#define STATE_MAGIC "senate-store-state 1"
+
+static bool read_boot_id(const char *path, char *out, size_t cap)
+{
+	FILE *f = fopen(path, "re");
+	size_t n;
+
+	if (!f)
+		return false;
+	n = fread(out, 1, cap - 1, f);
+	fclose(f);
+	while (n && (out[n - 1] == '\n' || out[n - 1] == ' '))
+		n--;
+	out[n] = '\0';
+	return n > 0 && !strchr(out, '\n');
+}
+
+static void state_path(const sn__store *st, char *out, size_t cap,
+		       const char *suffix)
+{
+	snprintf(out, cap, "%s/store.state%s", st->dir, suffix);
+}
+
+/* SN_OK and the recorded boot id and clean flag, SN_ENOTFOUND without a
+ * file, SN_ECORRUPT for a file that does not parse. */
+static int state_read(const sn__store *st, char *boot, size_t cap,
+		      bool *clean)
+{
+	char path[4200], line[128], magic[32];
+	int c = -1;
+	FILE *f;
+
+	state_path(st, path, sizeof path, "");
+	f = fopen(path, "re");
+	if (!f)
+		return errno == ENOENT
+			       ? SN_ENOTFOUND
+			       : sn__err(SN_EIO, "store: %s: %s", path,
+					 strerror(errno));
+	boot[0] = '\0';
+	if (!fgets(magic, sizeof magic, f) ||
+	    strncmp(magic, STATE_MAGIC "\n", sizeof STATE_MAGIC) != 0)
+		c = -2;
+	while (c != -2 && fgets(line, sizeof line, f)) {
+		size_t n = strlen(line);
+		if (n && line[n - 1] == '\n')
+			line[--n] = '\0';
+		if (!strncmp(line, "boot ", 5) && n - 5 < cap)
+			memcpy(boot, line + 5, n - 4);
+		else if (!strcmp(line, "clean 1") || !strcmp(line, "clean 0"))
+			c = line[6] == '1';
+	}
+	fclose(f);
+	if (c < 0 || !boot[0])
+		return sn__err(SN_ECORRUPT, "store: %s does not parse", path);
+	*clean = c == 1;
+	return SN_OK;
+}
+
+/* Replace store.state (write, fsync, rename, fsync the directory). */
+static int state_write(sn__store *st, bool clean)
+{
+	char path[4200], tmp[4200];
+	int fd, dfd, rv = SN_OK;
+	FILE *f;
+
+	state_path(st, path, sizeof path, "");
+	state_path(st, tmp, sizeof tmp, ".tmp");
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return sn__err(SN_EIO, "store: create %s: %s", tmp,
+			       strerror(errno));
+	f = fdopen(fd, "w");
+	if (!f) {
+		close(fd);
+		return sn__err(SN_ENOMEM, "store: out of memory");
+	}
+	fprintf(f, STATE_MAGIC "\nboot %s\nclean %d\n", st->boot, clean);
+	if (fflush(f) != 0 || fsync(fd) != 0)
+		rv = sn__err(SN_EIO, "store: write %s: %s", tmp,
+			     strerror(errno));
+	fclose(f);
+	if (rv == SN_OK && rename(tmp, path) != 0)
+		rv = sn__err(SN_EIO, "store: rename %s: %s", tmp,
+			     strerror(errno));
+	if (rv != SN_OK)
+		return rv;
+	dfd = open(st->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0 || fsync(dfd) != 0)
+		rv = sn__err(SN_EIO, "store: fsync %s: %s", st->dir,
+			     strerror(errno));
+	if (dfd >= 0)
+		close(dfd);
+	return rv;
+}
+
+/* Before the env opens: discard a data.mdb that was not synced before the
+ * machine restarted, then record this boot as an unclean one. */
+static int state_begin(sn__store *st)
+{
+	char data[4200], lock[4200], boot[64];
+	bool clean = false;
+	int rv;
+
+	snprintf(data, sizeof data, "%s/data.mdb", st->dir);
+	snprintf(lock, sizeof lock, "%s/lock.mdb", st->dir);
+	if (access(data, F_OK) == 0) {
+		rv = state_read(st, boot, sizeof boot, &clean);
+		if (rv == SN_ECORRUPT || (rv == SN_OK && !clean &&
+					  strcmp(boot, st->boot) != 0)) {
+			sn__log(SN_LOG_WARN, "store %s: the machine restarted "
+				"since the store was last synced (%s): "
+				"discarding it; the node rebuilds it from its "
+				"newest snapshot and the WAL", st->dir,
+				rv == SN_OK ? "an unclean stop in an earlier "
+					      "boot"
+					    : sn_errmsg());
+			if (unlink(data) != 0 ||
+			    (unlink(lock) != 0 && errno != ENOENT))
+				return sn__err(SN_EIO, "store: remove %s: %s",
+					       data, strerror(errno));
+		} else if (rv != SN_OK && rv != SN_ENOTFOUND) {
+			return rv;
+		}
+	}
+	return state_write(st, false);
 }
 
 int sn__store_open(sn__store **out, const sn__store_options *o)
@@ -203,9 +343,14 @@ int sn__store_open(sn__store **out, const sn__store_options *o)
 				  ? o->client_idle_entries
 				  : SN__STORE_DEFAULT_CLIENT_IDLE;
 	st->no_sync = o->no_sync;
+	st->lazy = !o->no_sync &&
+		   read_boot_id(o->boot_id_path ? o->boot_id_path
+						: SN__STORE_BOOT_ID_PATH,
+				st->boot, sizeof st->boot);
 	pthread_rwlock_init(&st->lock, NULL);
 	pthread_mutex_init(&st->meta_lock, NULL);
-	if ((rv = sn__store_env_open(st)) != SN_OK) {
+	if ((st->lazy && (rv = state_begin(st)) != SN_OK) ||
+	    (rv = sn__store_env_open(st)) != SN_OK) {
 		sn__store_close(st);
 		return rv;
 	}
@@ -220,7 +365,15 @@ void sn__store_close(sn__store *st)
 	if (st->pending) /* never committed: the WAL replays it */
 		mdb_txn_abort(st->pending);
 	st->pending = NULL;
-	sn__store_env_close(st);
+	if (st->env) {
+		bool broken = st->broken;
+		int rv = sn__store_env_close(st, !st->no_sync);
+		if (rv == SN_OK && st->lazy && !broken)
+			rv = state_write(st, true);
+		if (rv != SN_OK) /* the next boot rebuilds it */
+			sn__log(SN_LOG_ERROR, "store %s: not closed cleanly: "
+				"%s", st->dir, sn_errmsg());
+	}
 	pthread_rwlock_destroy(&st->lock);
 	pthread_mutex_destroy(&st->meta_lock);
 	sn_buf_dispose(&st->bucket);

@@ -9,6 +9,18 @@
  * same LMDB transaction, so after a crash the node replays its WAL from
  * sn__store_applied(). See docs/store.md.
  *
+ * Durability: the store is a cache of the newest snapshot plus the WAL.
+ * Commits are not synced (MDB_NOSYNC): a killed process loses nothing that
+ * was committed (the page cache keeps it), and the WAL, which is synced,
+ * holds every entry after the newest durable snapshot. Only a machine
+ * restart can lose unsynced pages, and then LMDB may be torn: so the file
+ * `store.state` next to data.mdb records the boot id of the run that last
+ * opened the store and whether it closed cleanly (after a full sync). An
+ * open that finds an unclean close from another boot discards data.mdb and
+ * starts empty (applied 0); the node then restores its newest local
+ * snapshot and replays the WAL. A store without the file (written by a
+ * version that synced every commit) is kept.
+ *
  * Threads: one writer thread (the apply thread) calls sn__store_apply,
  * sn__store_snapshot and sn__store_restore; sn__store_get, sn__store_range,
  * sn__store_applied and sn__store_revision may be called from any thread,
@@ -34,6 +46,7 @@ extern "C" {
 typedef struct sn__store sn__store;
 
 /* Defaults of the options left 0. */
+#define SN__STORE_BOOT_ID_PATH "/proc/sys/kernel/random/boot_id"
 #define SN__STORE_DEFAULT_MAP_SIZE ((size_t)1 << 30)      /* 1 GiB */
 #define SN__STORE_DEFAULT_MAX_KEY 4096u                   /* 4 KiB */
 #define SN__STORE_DEFAULT_MAX_VALUE (1024u * 1024u)       /* 1 MiB */
@@ -58,9 +71,12 @@ typedef struct sn__store_options {
 	 * retries are then applied again). 0 = 100000. Must be the same on
 	 * every replica, like the size limits. */
 	uint64_t client_idle_entries;
-	/* Tests: MDB_NOSYNC (no fdatasync at all). Otherwise each apply
-	 * batch is synced (MDB_NOMETASYNC: the meta page lazily). */
+	/* Tests: no fdatasync at all, not even at close. */
 	bool no_sync;
+	/* Where the machine's boot id is read; NULL = /proc/sys/kernel/
+	 * random/boot_id. Tests point it at a file of their own to play a
+	 * machine restart. When it cannot be read, every commit is synced. */
+	const char *boot_id_path;
 } sn__store_options;
 
 /* Open (or create) the store in o->dir. *out is NULL on failure. */

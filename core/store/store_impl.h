@@ -39,6 +39,8 @@ struct sn__store {
 	uint32_t max_key, max_value;
 	uint64_t client_idle;
 	bool no_sync;
+	bool lazy;         /* commits unsynced; store.state tracks it */
+	char boot[64];     /* this boot's id (lazy) */
 	bool broken; /* a restore failed half-way */
 	/* A batch applied but not committed (sn__store_apply_pending), with
 	 * what becomes current when it is. */
@@ -63,7 +65,9 @@ void sn__store_set_applied(sn__store *st, uint64_t index, uint64_t term);
 
 /* Open / close the env of st->dir and load applied/revision. */
 int sn__store_env_open(sn__store *st);
-void sn__store_env_close(sn__store *st);
+/* `sync`: flush LMDB to disk first (a clean close); SN_OK or the error of
+ * that flush. The env is closed either way. */
+int sn__store_env_close(sn__store *st, bool sync);
 
 /* ---- buckets and iteration (store_kv.c) ------------------------------ */
 

@@ -114,7 +114,7 @@ int sn__store_restore(sn__store *st, const char *copy_path)
 	    (rv = sync_path(copy_path, false)) != SN_OK)
 		return rv;
 	pthread_rwlock_wrlock(&st->lock);
-	sn__store_env_close(st);
+	sn__store_env_close(st, false); /* replaced by the synced copy */
 	if (rename(copy_path, target) != 0) {
 		rv = sn__err(errno == EXDEV ? SN_EINVAL : SN_EIO,
 			     "store restore: rename %s to %s: %s", copy_path,

@@ -182,6 +182,8 @@ static unsigned long parse_num(const char *flag, const char *s,
 	return v;
 }
 
+void sn__absl_tune(void); /* absl_tune.cc */
+
 int main(int argc, char **argv)
 {
 	const char *name = NULL, *data_dir = NULL, *lpeer = NULL,
@@ -288,6 +290,7 @@ int main(int argc, char **argv)
 	sigaddset(&sigs, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	sn__absl_tune();
 
 	sn_log_set_handler(log_line, NULL, level);
 	logf_(SN_LOG_INFO, "senated: member %s (id %llu of %zu), engine %s, "

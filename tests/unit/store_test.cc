@@ -15,12 +15,15 @@ extern "C" {
 }
 
 #include <fcntl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cstdlib>
 #include <deque>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <map>
 #include <string>
 #include <thread>
@@ -247,7 +250,9 @@ public:
 	void Open()
 	{
 		opts_.dir = dir_.c_str();
-		opts_.no_sync = true;
+		/* With a boot id file the test watches the real durability
+		 * mode (store.state); else nothing is synced. */
+		opts_.no_sync = !opts_.boot_id_path;
 		ASSERT_EQ(sn__store_open(&st, &opts_), SN_OK) << sn_errmsg();
 		next = sn__store_applied(st, nullptr) + 1;
 	}
@@ -913,6 +918,114 @@ TEST_F(Store, RestartKeepsDataRevisionAppliedAndDedup)
 	EXPECT_EQ(again.raw, first.raw);
 	EXPECT_EQ(s.Rev(), rev);
 	EXPECT_EQ(s.Cmd(Put("n", "1")).revision, rev + 1);
+}
+
+/* ---- durability across a crash and a machine restart (store.h) ------ */
+
+class StoreBoot : public Store {
+protected:
+	void SetUp() override
+	{
+		Store::SetUp();
+		boot = root + "/boot_id";
+		SetBoot("boot-A");
+		opts.boot_id_path = boot.c_str();
+	}
+	void SetBoot(const char *id) { std::ofstream(boot) << id << "\n"; }
+	std::string State(const std::string &dir)
+	{
+		std::ifstream f(dir + "/store.state");
+		return std::string(std::istreambuf_iterator<char>(f), {});
+	}
+	/* In a child process: open the store, apply `n` puts, and exit
+	 * without closing it - a crash as far as the store can tell. */
+	void CrashAfterPuts(const std::string &dir, int n)
+	{
+		pid_t pid = fork();
+		ASSERT_GE(pid, 0);
+		if (pid == 0) {
+			sn__store_options o = opts;
+			o.dir = dir.c_str();
+			sn__store *st = nullptr;
+			if (sn__store_open(&st, &o) != SN_OK)
+				_exit(2);
+			for (int i = 0; i < n; i++) {
+				std::string c = Put("c" + std::to_string(i), "v");
+				sn_entry e{ (uint64_t)i + 1, 1, SN_ENTRY_NORMAL,
+					    c.data(), c.size() };
+				if (sn__store_apply(st, &e, 1, nullptr) != SN_OK)
+					_exit(3);
+			}
+			_exit(0);
+		}
+		int status = 0;
+		ASSERT_EQ(waitpid(pid, &status, 0), pid);
+		ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+			<< "child status " << status;
+	}
+
+	std::string boot;
+	sn__store_options opts{};
+};
+
+TEST_F(StoreBoot, ACrashedProcessLosesNoCommitOfTheSameBoot)
+{
+	CrashAfterPuts(Dir("a"), 20);
+	EXPECT_EQ(State(Dir("a")),
+		  "senate-store-state 1\nboot boot-A\nclean 0\n");
+	StoreT s(Dir("a"), opts);
+	EXPECT_EQ(s.Applied(), 20u) << "the same boot keeps the store";
+	EXPECT_EQ(s.Rev(), 20u);
+	EXPECT_EQ(s.All().size(), 20u);
+}
+
+TEST_F(StoreBoot, AnUncleanStopInAnEarlierBootDiscardsTheStore)
+{
+	CrashAfterPuts(Dir("a"), 20);
+	SetBoot("boot-B");
+	StoreT s(Dir("a"), opts);
+	EXPECT_EQ(s.Applied(), 0u) << "a possibly torn store was kept";
+	EXPECT_EQ(s.Rev(), 0u);
+	EXPECT_TRUE(s.All().empty());
+	EXPECT_EQ(State(Dir("a")),
+		  "senate-store-state 1\nboot boot-B\nclean 0\n");
+}
+
+TEST_F(StoreBoot, ACleanCloseIsKeptAcrossAMachineRestart)
+{
+	{
+		StoreT s(Dir("a"), opts);
+		s.Cmds({ Put("x", "1"), Put("y", "2") });
+	}
+	EXPECT_EQ(State(Dir("a")),
+		  "senate-store-state 1\nboot boot-A\nclean 1\n");
+	SetBoot("boot-B");
+	StoreT s(Dir("a"), opts);
+	EXPECT_EQ(s.Applied(), 2u);
+	EXPECT_EQ(s.All().size(), 2u);
+}
+
+TEST_F(StoreBoot, AStateFileThatDoesNotParseDiscardsTheStore)
+{
+	{
+		StoreT s(Dir("a"), opts);
+		s.Cmd(Put("x", "1"));
+	}
+	std::ofstream(Dir("a") + "/store.state") << "garbage\n";
+	StoreT s(Dir("a"), opts);
+	EXPECT_EQ(s.Applied(), 0u);
+}
+
+TEST_F(StoreBoot, WithoutABootIdEveryCommitIsSyncedAndNoStateIsKept)
+{
+	opts.boot_id_path = "/nonexistent/boot_id";
+	{
+		StoreT s(Dir("a"), opts);
+		s.Cmd(Put("x", "1"));
+	}
+	EXPECT_FALSE(fs::exists(Dir("a") + "/store.state"));
+	StoreT s(Dir("a"), opts);
+	EXPECT_EQ(s.Applied(), 1u);
 }
 
 /* ---- snapshots -------------------------------------------------------- */
