@@ -219,6 +219,8 @@ long long ctl_number(const char *flag, const char *s, long long min,
 	return v;
 }
 
+void sn__absl_tune(void); /* absl_tune.cc */
+
 int main(int argc, char **argv)
 {
 	char *list = NULL, *eps[MAX_ENDPOINTS];
@@ -226,6 +228,7 @@ int main(int argc, char **argv)
 	int i = 1;
 
 	sn_log_set_handler(NULL, NULL, SN_LOG_OFF);
+	sn__absl_tune();
 	if (argc > 1 && strcmp(argv[1], "cluster") == 0)
 		return ctl_cluster(argc - 2, argv + 2, argv[0]);
 	for (; i < argc && argv[i][0] == '-'; i++) {
