@@ -28,6 +28,17 @@ typedef struct sn__storage_ops {
 	void (*close)(sn_storage *s);
 } sn__storage_ops;
 
+/*
+ * sn_wal_open() without a storage thread: each append, install, snapshot
+ * marker and compaction is written (and synced) on the calling thread
+ * before the call returns, and its callback runs there too, before the
+ * return. Group commit is then the caller's: one call per batch. The node
+ * uses it from its loop thread (docs/node.md: two thread hand-offs fewer
+ * per write on every member).
+ */
+int sn__wal_open_inline(sn_storage **out, sn_storage_state *state,
+			const sn_wal_options *opts);
+
 /* Every storage struct starts with this header. */
 struct sn_storage {
 	const sn__storage_ops *ops;

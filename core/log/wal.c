@@ -222,8 +222,8 @@ static int recover(sn__wal *w, sn_storage_state *state)
 	return SN_OK;
 }
 
-int sn_wal_open(sn_storage **out, sn_storage_state *state,
-		const sn_wal_options *opts)
+static int wal_open(sn_storage **out, sn_storage_state *state,
+		    const sn_wal_options *opts, bool inline_writes)
 {
 	sn__wal *w;
 	int rc;
@@ -238,10 +238,11 @@ int sn_wal_open(sn_storage **out, sn_storage_state *state,
 	w = wal_new(opts);
 	if (!w)
 		return sn__err(SN_ENOMEM, "out of memory (WAL)");
+	w->inline_writes = inline_writes;
 	rc = open_dir(w);
 	if (rc == SN_OK)
 		rc = recover(w, state);
-	if (rc == SN_OK)
+	if (rc == SN_OK && !inline_writes)
 		rc = sn__wal_thread_start(w);
 	if (rc) {
 		memset(state, 0, sizeof *state);
@@ -250,6 +251,18 @@ int sn_wal_open(sn_storage **out, sn_storage_state *state,
 	}
 	*out = &w->base;
 	return SN_OK;
+}
+
+int sn_wal_open(sn_storage **out, sn_storage_state *state,
+		const sn_wal_options *opts)
+{
+	return wal_open(out, state, opts, false);
+}
+
+int sn__wal_open_inline(sn_storage **out, sn_storage_state *state,
+			const sn_wal_options *opts)
+{
+	return wal_open(out, state, opts, true);
 }
 
 /* ---- the ops, on the caller's thread ---- */

@@ -112,6 +112,7 @@ typedef struct sn__wal {
 	size_t max_batch_bytes;
 	size_t queue_limit;
 	bool no_sync;
+	bool inline_writes;   /* no storage thread (sn__wal_open_inline) */
 
 	/* The caller's side. */
 	sn__wal_model model;
@@ -163,6 +164,8 @@ int sn__wal_sync(sn__wal *w, int fd);
 
 /* wal_thread.c */
 int sn__wal_thread_start(sn__wal *w);
+/* Inline mode: write everything queued on the calling thread. */
+void sn__wal_run_queued(sn__wal *w);
 /* Drain the queue and join the thread. */
 void sn__wal_thread_stop(sn__wal *w);
 /* Queue a request (blocking while the queue is full). Consumes `req` on

@@ -90,9 +90,12 @@ int sn__wal_enqueue(sn__wal *w, sn__wal_req *req)
 			w->head = req;
 		w->tail = req;
 		w->queued_bytes += req->len;
-		pthread_cond_signal(&w->work);
+		if (!w->inline_writes)
+			pthread_cond_signal(&w->work);
 	}
 	pthread_mutex_unlock(&w->mu);
+	if (rc == SN_OK && w->inline_writes)
+		sn__wal_run_queued(w);
 	return rc;
 }
 
@@ -263,27 +266,42 @@ static void run_batch(sn__wal *w, sn__wal_req *batch, size_t bytes,
 	}
 }
 
-static void *storage_thread(void *arg)
+/* Take and run batches until the queue is empty (with w->mu held; it is
+ * released while a batch runs). */
+static void drain(sn__wal *w)
 {
-	sn__wal *w = arg;
-
-	pthread_mutex_lock(&w->mu);
-	for (;;) {
-		sn__wal_req *batch;
+	while (w->head) {
+		bool was_stopped = w->err != SN_OK;
 		size_t bytes;
-		bool was_stopped;
-
-		while (!w->head && !w->closing)
-			pthread_cond_wait(&w->work, &w->mu);
-		if (!w->head)
-			break;
-		was_stopped = w->err != SN_OK;
-		batch = take_batch(w, &bytes);
+		sn__wal_req *batch = take_batch(w, &bytes);
 		pthread_mutex_unlock(&w->mu);
 		run_batch(w, batch, bytes, was_stopped);
 		pthread_mutex_lock(&w->mu);
 		w->queued_bytes -= bytes;
 		pthread_cond_broadcast(&w->space);
+	}
+}
+
+void sn__wal_run_queued(sn__wal *w)
+{
+	pthread_mutex_lock(&w->mu);
+	drain(w);
+	pthread_mutex_unlock(&w->mu);
+}
+
+static void *storage_thread(void *arg)
+{
+	sn__wal *w = arg;
+
+	sn__thread_name("sn-wal");
+
+	pthread_mutex_lock(&w->mu);
+	for (;;) {
+		while (!w->head && !w->closing)
+			pthread_cond_wait(&w->work, &w->mu);
+		if (!w->head)
+			break;
+		drain(w);
 	}
 	pthread_mutex_unlock(&w->mu);
 	return NULL;

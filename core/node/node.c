@@ -5,6 +5,7 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include "node_impl.h"
+#include "../base/storage_impl.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -265,7 +266,7 @@ static int recover(sn_node *n, const sn_node_options *o)
 	sn_wal_options_init(&wo, SN_WAL_OPTIONS_VERSION);
 	wo.dir = n->wal_dir;
 	wo.no_sync = o->no_sync;
-	rv = sn_wal_open(&n->st, &s, &wo);
+	rv = sn__wal_open_inline(&n->st, &s, &wo);
 	if (rv)
 		return rv;
 	rv = sn_snapshot_reader_open(&r, &snap, n->snap_dir);
@@ -290,7 +291,7 @@ static int recover(sn_node *n, const sn_node_options *o)
 			goto out;
 		sn_storage_close(n->st);
 		n->st = NULL;
-		rv = sn_wal_open(&n->st, &s, &wo);
+		rv = sn__wal_open_inline(&n->st, &s, &wo);
 		if (rv)
 			goto out;
 	}

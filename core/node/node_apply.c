@@ -378,6 +378,7 @@ static void take_snapshot(sn_node *n)
 void *sn__node_apply(void *arg)
 {
 	sn_node *n = arg;
+	sn__thread_name("sn-apply");
 	sn_entry *merged = NULL;
 	size_t merged_cap = 0;
 

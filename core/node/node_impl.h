@@ -3,8 +3,9 @@
  *
  *   transport --sn_node_receive--> inbox --> loop thread (engine)
  *   callers --propose/read--------> inbox      |  ready: send, write chunks,
- *                                              |  WAL append (storage thread
- *   storage thread --write done---> inbox      |  reports back), committed
+ *                                              |  WAL append and fdatasync
+ *   (write done, posted by the loop itself)    |  right here (no storage
+ *                                              |  thread), committed
  *                                              v  and reads -> apply queue
  *                                         apply thread (state machine,
  *                                         results to callers, snapshots)

@@ -440,6 +440,8 @@ void *sn__node_loop(void *arg)
 	sn_node *n = arg;
 	uint64_t next_tick = now_ms() + n->tick_ms;
 
+	sn__thread_name("sn-loop");
+
 	for (;;) {
 		sn__ev *batch;
 

@@ -357,6 +357,7 @@ static int peer_send(void *ud, const sn_message *m)
 static void *cq_thread(void *arg)
 {
 	sn__rpc_peer *p = arg;
+	sn__thread_name("sn-peer");
 	sn__cq_run(p->cq);
 	return NULL;
 }

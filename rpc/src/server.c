@@ -79,6 +79,7 @@ struct sn__rpc_server {
 
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
+	pthread_cond_t timer_cv; /* the KV timer's sleep (its stop only) */
 	int shutdowns_pending; /* listeners whose shutdown tag is due */
 	int live_calls;        /* calls received and not yet freed */
 	struct kvop *pending;  /* KV calls waiting for the node */
@@ -130,7 +131,8 @@ static void call_free(call *c)
 	if (c->live) {
 		pthread_mutex_lock(&c->s->mu);
 		c->s->live_calls--;
-		pthread_cond_broadcast(&c->s->cv);
+		if (c->s->stopping) /* only the shutdown waits for this */
+			pthread_cond_broadcast(&c->s->cv);
 		pthread_mutex_unlock(&c->s->mu);
 	}
 	if (c->call)
@@ -1126,6 +1128,8 @@ static void *timer_thread(void *arg)
 {
 	sn__rpc_server *s = arg;
 	char msg[256];
+
+	sn__thread_name("sn-rpc-timer");
 	snprintf(msg, sizeof msg,
 		 "no answer from the node within %u ms (no commit: is a "
 		 "quorum up?); retry, a write with the same request_id",
@@ -1139,7 +1143,7 @@ static void *timer_thread(void *arg)
 			until.tv_sec++;
 			until.tv_nsec -= 1000000000L;
 		}
-		pthread_cond_timedwait(&s->cv, &s->mu, &until);
+		pthread_cond_timedwait(&s->timer_cv, &s->mu, &until);
 		if (s->timer_stop || !s->pending)
 			continue;
 		pthread_mutex_unlock(&s->mu);
@@ -1156,7 +1160,7 @@ static void stop_timer(sn__rpc_server *s)
 		return;
 	pthread_mutex_lock(&s->mu);
 	s->timer_stop = true;
-	pthread_cond_broadcast(&s->cv);
+	pthread_cond_broadcast(&s->timer_cv);
 	pthread_mutex_unlock(&s->mu);
 	pthread_join(s->timer, NULL);
 	s->timer_started = false;
@@ -1193,6 +1197,7 @@ static void on_new_call(sn__tag *t, bool ok)
 static void *cq_thread(void *arg)
 {
 	sn__rpc_server *s = arg;
+	sn__thread_name("sn-rpc");
 	sn__cq_run(s->cq);
 	return NULL;
 }
@@ -1281,6 +1286,7 @@ static void server_free(sn__rpc_server *s)
 	free(s->members);
 	pthread_mutex_destroy(&s->mu);
 	pthread_cond_destroy(&s->cv);
+	pthread_cond_destroy(&s->timer_cv);
 	free(s);
 	grpc_shutdown();
 }
@@ -1343,6 +1349,7 @@ int sn__rpc_server_start(sn__rpc_server **out,
 	grpc_init();
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->cv, NULL);
+	pthread_cond_init(&s->timer_cv, NULL);
 	s->node = o->node;
 	s->id = o->id;
 	s->group = o->group;

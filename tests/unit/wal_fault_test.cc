@@ -327,6 +327,54 @@ TEST_F(WalFault, OnlyACommitIndexChangeSkipsTheSync)
 	EXPECT_EQ(got.hs.term, 2u);
 }
 
+/* The node's mode (sn__wal_open_inline): no storage thread; each write is
+ * written, synced and called back on the caller's thread before the call
+ * returns, with the same durability and failure rules. */
+TEST_F(WalFault, InlineWritesAreDurableBeforeTheCallReturns)
+{
+	inline_writes = true;
+	ASSERT_EQ(Open(), SN_OK) << sn_errmsg();
+	sn_hard_state hs{ 1, 1, 0 };
+	for (int i = 0; i < 5; i++) {
+		int before = f.syncs, id;
+		ASSERT_EQ(AppendAsync(i ? nullptr : &hs,
+				      Entries(1 + 2 * i, 2, 1), &id), SN_OK);
+		EXPECT_EQ(done.Count(), (size_t)i + 1)
+			<< "the callback ran before the call returned";
+		EXPECT_EQ(done.StatusOf(id), SN_OK);
+		EXPECT_EQ(f.syncs - before, 1) << "one fdatasync per call";
+		model.Append(i ? nullptr : &hs, Entries(1 + 2 * i, 2, 1));
+	}
+	hs.commit = 4; /* a commit index alone is not synced here either */
+	int before = f.syncs;
+	ASSERT_EQ(AppendAsync(&hs, {}), SN_OK);
+	EXPECT_EQ(f.syncs - before, 0);
+	model.Append(&hs, {});
+	ASSERT_EQ(sn_storage_compact(st, 3), SN_OK);
+	Model got;
+	ASSERT_EQ(Open(&got), SN_OK) << sn_errmsg();
+	EXPECT_TRUE(SameLog(model, got, true));
+	EXPECT_EQ(got.hs.commit, 4u);
+}
+
+TEST_F(WalFault, InlineFailedFdatasyncStopsForGood)
+{
+	inline_writes = true;
+	ASSERT_EQ(Open(), SN_OK) << sn_errmsg();
+	Append(nullptr, Entries(1, 3, 1));
+	f.fail_sync_errno = EIO;
+	Model with_failed = model;
+	with_failed.Append(nullptr, Entries(4, 2, 1));
+	int id;
+	ASSERT_EQ(AppendAsync(nullptr, Entries(4, 2, 1), &id), SN_OK);
+	ASSERT_EQ(done.Count(), 2u) << "called back before the return";
+	EXPECT_EQ(done.StatusOf(id), SN_EIO);
+	ExpectStopped(SN_EIO, "fdatasync");
+	f.fail_sync_errno = 0;
+	ExpectStopped(SN_EIO, "fdatasync");
+	ExpectRecovered(with_failed);
+}
+
 TEST_F(WalFault, CloseDrainsTheQueue)
 {
 	ASSERT_EQ(Open(), SN_OK) << sn_errmsg();

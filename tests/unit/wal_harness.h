@@ -12,6 +12,7 @@
 #include <senate/senate.h>
 extern "C" {
 #include "base/base.h"
+#include "base/storage_impl.h"
 #include "log/wal_fault.h"
 #include "log/wal_record.h"
 }
@@ -377,6 +378,7 @@ protected:
 	Completions done;
 	int next_id = 0;
 	sn_wal_options opts{};
+	bool inline_writes = false; /* sn__wal_open_inline: no thread */
 
 	void SetUp() override
 	{
@@ -407,7 +409,8 @@ protected:
 	{
 		sn_storage_state s;
 		Close();
-		int rc = sn_wal_open(&st, &s, &opts);
+		int rc = inline_writes ? sn__wal_open_inline(&st, &s, &opts)
+				       : sn_wal_open(&st, &s, &opts);
 		if (rc == SN_OK && got)
 			*got = FromState(s);
 		return rc;
