@@ -254,21 +254,37 @@ static void hand_reads(sn_node *n, const sn_ready *rd)
 	}
 }
 
+/* Whether step 5 may run first: committed entries that are already
+ * durable here (none of them is written by this ready) and no snapshot in
+ * this ready that the apply thread must restore before them. A leader's
+ * ready that commits is of this kind: its proposers then get their answers
+ * without waiting for the sends (the new commit index to the followers). */
+static bool commit_first(const sn_ready *rd)
+{
+	return rd->n_committed && !rd->install && !rd->n_snapshot_chunks &&
+	       (!rd->n_entries || rd->committed[rd->n_committed - 1].index <
+					  rd->entries[0].index);
+}
+
 static void handle_ready(sn_node *n)
 {
 	sn_ready rd;
 	int rv;
 
 	while (!sn__node_stopped(n) && sn_engine_ready(n->eng, &rd) == 1) {
-		send_all(n, rd.messages, rd.n_messages);
-		rv = write_chunks(n, &rd);
+		bool early = commit_first(&rd);
+		rv = early ? hand_committed(n, &rd) : SN_OK;
+		if (rv == SN_OK) {
+			send_all(n, rd.messages, rd.n_messages);
+			rv = write_chunks(n, &rd);
+		}
 		if (rv == SN_OK && rd.install)
 			rv = install(n, rd.install);
 		if (rv == SN_OK && (rd.has_hard_state || rd.n_entries ||
 				    rd.n_messages_after_persist ||
 				    rd.install || rd.n_snapshot_chunks))
 			rv = write_log(n, &rd);
-		if (rv == SN_OK)
+		if (rv == SN_OK && !early)
 			rv = hand_committed(n, &rd);
 		if (rv != SN_OK) {
 			char msg[256];

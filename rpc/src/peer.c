@@ -21,7 +21,7 @@
  * One mutex guards every peer; it is never held across a blocking call
  * (grpc_call_start_batch only queues).
  */
-#define _POSIX_C_SOURCE 200809L
+#define _GNU_SOURCE
 #include "rpc.h"
 
 #include <pthread.h>
@@ -358,6 +358,10 @@ static void *cq_thread(void *arg)
 {
 	sn__rpc_peer *p = arg;
 	sn__thread_name("sn-peer");
+	{
+		struct sched_param sp = { 0 };
+		pthread_setschedparam(pthread_self(), SCHED_BATCH, &sp);
+	}
 	sn__cq_run(p->cq);
 	return NULL;
 }

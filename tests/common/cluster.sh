@@ -1,5 +1,6 @@
-# tests/common/cluster.sh - shell helpers for the tests that drive
-# `senatectl cluster up` (tests/rpc/cluster_cmd_test.sh, bench/put_smoke.sh).
+# tests/common/cluster.sh - shell helpers for the tests that
+# start members on free ports (tests/rpc/cluster_cmd_test.sh, senatectl_test.sh,
+# crash_all_test.sh, bench/put_smoke.sh).
 # Source it; it defines:
 #   fail MSG...   print FAIL: MSG and the last lines of every *.log in the
 #                 directories of $log_dirs (default: $dir), exit 1
@@ -21,7 +22,9 @@ fail() {
 free_base() {
 	local try b p ok
 	for try in $(seq 200); do
-		b=$((20000 + RANDOM % 40000)) ok=1
+		# below the ephemeral range (32768-): no outgoing connection
+		# can take these ports before the members bind them
+		b=$((15000 + RANDOM % 16800)) ok=1
 		for p in $((b + 1)) $((b + 2)) $((b + 3)) \
 			$((b + 101)) $((b + 102)) $((b + 103)); do
 			if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then

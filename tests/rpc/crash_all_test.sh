@@ -15,17 +15,17 @@ cleanup() {
 	rm -rf "$dir"
 }
 trap cleanup EXIT
+# free_base (and a fail that the one below replaces)
+. "$(dirname "$0")/../common/cluster.sh"
 fail() {
 	echo "FAIL ($engine): $*" >&2
 	for f in "$dir"/*.log; do echo "--- $f" >&2; tail -5 "$f" >&2; done
 	exit 1
 }
 
-read -r -a ports < <(python3 -c '
-import socket
-ss = [socket.socket() for _ in range(6)]
-for s in ss: s.bind(("127.0.0.1", 0))
-print(" ".join(str(s.getsockname()[1]) for s in ss))')
+base=$(free_base)
+ports=($((base + 101)) $((base + 102)) $((base + 103))
+	$((base + 1)) $((base + 2)) $((base + 3)))
 cluster="" endpoints=""
 for i in 0 1 2; do
 	cluster+="${cluster:+,}n$((i + 1))=127.0.0.1:${ports[$i]};127.0.0.1:${ports[$((i + 3))]}"

@@ -17,18 +17,12 @@ cleanup() {
 }
 trap cleanup EXIT
 
-fail() {
-	echo "FAIL: $*" >&2
-	for f in "$dir"/*.log; do echo "--- $f" >&2; tail -5 "$f" >&2; done
-	exit 1
-}
+# fail, free_base
+. "$(dirname "$0")/../common/cluster.sh"
 
-# Six free ports, held by nobody once python exits.
-read -r -a ports < <(python3 -c '
-import socket
-ss = [socket.socket() for _ in range(6)]
-for s in ss: s.bind(("127.0.0.1", 0))
-print(" ".join(str(s.getsockname()[1]) for s in ss))')
+base=$(free_base)
+ports=($((base + 101)) $((base + 102)) $((base + 103))
+	$((base + 1)) $((base + 2)) $((base + 3)))
 peer=("${ports[0]}" "${ports[1]}" "${ports[2]}")
 client=("${ports[3]}" "${ports[4]}" "${ports[5]}")
 cluster=""
