@@ -116,7 +116,8 @@ static int check_options(const sn_node_options *o)
 	if (!o->sm || !o->sm->apply)
 		return sn__err(SN_EINVAL, "sn_node_open: a state machine with "
 			       "an apply function is required");
-	if (o->sm->snapshot && !o->sm->restore)
+	if ((o->sm->snapshot ||
+	     (o->version >= 3 && o->sm->snapshot_live)) && !o->sm->restore)
 		return sn__err(SN_EINVAL, "sn_node_open: a state machine that "
 			       "takes snapshots must restore them");
 	if (o->engine && strcmp(o->engine, "raft") != 0 &&
@@ -389,6 +390,7 @@ static void node_free(sn_node *n)
 	pthread_mutex_destroy(&n->pend_mu);
 	pthread_mutex_destroy(&n->ap_mu);
 	pthread_cond_destroy(&n->ap_cv);
+	pthread_cond_destroy(&n->snap_cv);
 	pthread_mutex_destroy(&n->stat_mu);
 	sn__free(n);
 }
@@ -420,6 +422,7 @@ int sn_node_open(sn_node **out, const sn_node_options *o)
 	pthread_mutex_init(&n->pend_mu, NULL);
 	pthread_mutex_init(&n->ap_mu, NULL);
 	pthread_cond_init(&n->ap_cv, NULL);
+	pthread_cond_init(&n->snap_cv, NULL);
 	pthread_mutex_init(&n->stat_mu, NULL);
 	n->id = o->id;
 	n->group = o->group;
@@ -437,7 +440,8 @@ int sn_node_open(sn_node **out, const sn_node_options *o)
 	n->sm.snapshot = o->sm->snapshot;
 	n->sm.restore = o->sm->restore;
 	n->sm.flush = o->version >= 2 ? o->sm->flush : NULL;
-	n->has_sm_snapshot = o->sm->snapshot != NULL;
+	n->sm.snapshot_live = o->version >= 3 ? o->sm->snapshot_live : NULL;
+	n->has_sm_snapshot = o->sm->snapshot || n->sm.snapshot_live;
 	n->voters = sn__calloc(o->n_voters, sizeof *n->voters);
 	n->wal_dir = join(o->data_dir, "wal");
 	n->snap_dir = join(o->data_dir, "snap");
@@ -469,6 +473,14 @@ int sn_node_open(sn_node **out, const sn_node_options *o)
 			       "apply thread");
 	}
 	n->apply_started = true;
+	if (n->sm.snapshot_live) {
+		if (pthread_create(&n->snap, NULL, sn__node_snap, n) != 0) {
+			sn_node_close(n);
+			return sn__err(SN_ENOMEM, "sn_node_open: cannot start "
+				       "the snapshot thread");
+		}
+		n->snap_started = true;
+	}
 	if (pthread_create(&n->loop, NULL, sn__node_loop, n) != 0) {
 		n->loop_started = false;
 		sn_node_close(n);
@@ -501,6 +513,13 @@ void sn_node_close(sn_node *n)
 		pthread_cond_signal(&n->ap_cv);
 		pthread_mutex_unlock(&n->ap_mu);
 		pthread_join(n->apply, NULL);
+	}
+	if (n->snap_started) { /* a copy under way is finished first */
+		pthread_mutex_lock(&n->ap_mu);
+		n->snap_quit = true;
+		pthread_cond_signal(&n->snap_cv);
+		pthread_mutex_unlock(&n->ap_mu);
+		pthread_join(n->snap, NULL);
 	}
 	sn__node_fail_all(n, SN_ESTOPPED);
 	node_free(n);

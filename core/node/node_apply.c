@@ -128,11 +128,21 @@ void sn__node_fail_all(sn_node *n, int code)
 
 /* ---- applying ----------------------------------------------------------- */
 
+static uint64_t last_snap(sn_node *n)
+{
+	pthread_mutex_lock(&n->ap_mu);
+	uint64_t s = n->last_snap;
+	pthread_mutex_unlock(&n->ap_mu);
+	return s;
+}
+
 static void publish(sn_node *n)
 {
+	uint64_t snap = last_snap(n);
+
 	pthread_mutex_lock(&n->stat_mu);
 	n->st_applied = n->applied;
-	n->st_snap = n->last_snap;
+	n->st_snap = snap;
 	pthread_mutex_unlock(&n->stat_mu);
 }
 
@@ -247,7 +257,9 @@ static void restore(sn_node *n, sn__ap *ap)
 	}
 	n->applied = ap->meta.index;
 	n->applied_term = ap->meta.term;
+	pthread_mutex_lock(&n->ap_mu);
 	n->last_snap = ap->meta.index;
+	pthread_mutex_unlock(&n->ap_mu);
 	n->skip_upto = 0;
 	/* Proposals the snapshot covers: their outcome is in the state, but
 	 * not their results. */
@@ -305,70 +317,137 @@ static int measure(int fd, uint64_t *size, uint32_t *crc)
 
 /*
  * A local snapshot: the state machine writes its copy into a scratch file,
- * which becomes a snapshot file (size and CRC32C in its header); then the
- * loop thread tells the engine and the WAL.
+ * which becomes a snapshot file (size and CRC32C in its header). `live`:
+ * through snapshot_live, which says which index and term the copy holds
+ * (in *m); otherwise m's index and term are the caller's (the applied
+ * ones: the apply thread calls it between batches).
  */
-static void take_snapshot(sn_node *n)
+static int write_snapshot(sn_node *n, sn_snapshot_meta *m, bool live)
 {
 	size_t len = strlen(n->snap_dir) + 32;
 	char *path = sn__malloc(len);
-	sn_snapshot_meta m = { n->applied, n->applied_term, 0, 0, n->voters,
-			       n->n_voters };
 	sn_snapshot_writer *w = NULL;
-	sn__ev *ev;
 	int fd, rv;
 
 	if (!path)
-		return;
+		return sn__err(SN_ENOMEM, "snapshot: out of memory");
 	snprintf(path, len, "%s/scratch-XXXXXX", n->snap_dir);
 	fd = mkstemp(path);
 	if (fd < 0) {
-		sn__log(SN_LOG_WARN, "node %llu: snapshot scratch file: %s",
-			(unsigned long long)n->id, strerror(errno));
+		rv = sn__err(SN_EIO, "snapshot scratch file: %s",
+			     strerror(errno));
 		sn__free(path);
-		return;
+		return rv;
 	}
-	rv = n->sm.snapshot(n->sm.userdata, fd);
+	rv = live ? n->sm.snapshot_live(n->sm.userdata, fd, &m->index,
+					&m->term)
+		  : n->sm.snapshot(n->sm.userdata, fd);
+	if (rv == SN_OK && (!m->index || !m->term))
+		rv = sn__err(SN_EINVAL, "the state machine's snapshot holds "
+			     "no entry (index %llu, term %llu)",
+			     (unsigned long long)m->index,
+			     (unsigned long long)m->term);
 	if (rv == SN_OK)
-		rv = measure(fd, &m.size, &m.crc);
-	if (rv == SN_OK && m.size == 0)
+		rv = measure(fd, &m->size, &m->crc);
+	if (rv == SN_OK && m->size == 0)
 		rv = sn__err(SN_EINVAL, "the state machine wrote an empty "
 			     "snapshot");
 	if (rv == SN_OK)
-		rv = sn_snapshot_writer_open(&w, n->snap_dir, &m);
+		rv = sn_snapshot_writer_open(&w, n->snap_dir, m);
 	if (rv == SN_OK)
-		rv = copy_into(fd, w, m.size);
+		rv = copy_into(fd, w, m->size);
 	if (w)
 		rv = rv == SN_OK ? sn_snapshot_writer_commit(w)
 				 : (sn_snapshot_writer_close(w), rv);
 	close(fd);
 	unlink(path);
 	sn__free(path);
-	if (rv) {
+	if (rv)
 		sn__log(SN_LOG_WARN, "node %llu: snapshot at %llu failed: %s",
 			(unsigned long long)n->id,
-			(unsigned long long)m.index, sn_errmsg());
-		return;
-	}
-	n->last_snap = m.index;
-	ev = sn__calloc(1, sizeof *ev);
+			(unsigned long long)m->index, sn_errmsg());
+	else
+		sn__log(SN_LOG_INFO, "node %llu: snapshot at %llu (%llu "
+			"bytes)", (unsigned long long)n->id,
+			(unsigned long long)m->index,
+			(unsigned long long)m->size);
+	return rv;
+}
+
+/* Tell the loop thread (which tells the engine and the WAL). */
+static void post_taken(sn_node *n, const sn_snapshot_meta *m)
+{
+	sn__ev *ev = sn__calloc(1, sizeof *ev);
+
 	if (ev && n->n_voters)
 		ev->voters = sn__calloc(n->n_voters, sizeof *ev->voters);
 	if (!ev || (n->n_voters && !ev->voters)) {
 		sn__ev_free(ev);
+		pthread_mutex_lock(&n->ap_mu);
+		n->snap_in_progress = false;
+		pthread_mutex_unlock(&n->ap_mu);
 		return;
 	}
 	memcpy(ev->voters, n->voters, n->n_voters * sizeof *ev->voters);
 	ev->kind = SN__EV_SNAP_TAKEN;
-	ev->meta = m;
+	ev->meta = *m;
 	ev->meta.voters = ev->voters;
+	sn__node_post(n, ev);
+}
+
+/* On the apply thread, between batches (a state machine without
+ * snapshot_live). */
+static void take_snapshot(sn_node *n)
+{
+	sn_snapshot_meta m = { n->applied, n->applied_term, 0, 0, n->voters,
+			       n->n_voters };
+
+	if (write_snapshot(n, &m, false) != SN_OK)
+		return;
 	pthread_mutex_lock(&n->ap_mu);
+	n->last_snap = m.index;
 	n->snap_in_progress = true;
 	pthread_mutex_unlock(&n->ap_mu);
-	sn__node_post(n, ev);
-	sn__log(SN_LOG_INFO, "node %llu: snapshot at %llu (%llu bytes)",
-		(unsigned long long)n->id, (unsigned long long)m.index,
-		(unsigned long long)m.size);
+	post_taken(n, &m);
+}
+
+/* The snapshot thread: takes a snapshot through snapshot_live whenever
+ * the apply thread asks (snap_wanted), while applying goes on. */
+void *sn__node_snap(void *arg)
+{
+	sn_node *n = arg;
+
+	sn__thread_name("sn-snap");
+	pthread_mutex_lock(&n->ap_mu);
+	for (;;) {
+		while (!n->snap_quit && !n->snap_wanted)
+			pthread_cond_wait(&n->snap_cv, &n->ap_mu);
+		if (n->snap_quit)
+			break;
+		n->snap_wanted = false;
+		pthread_mutex_unlock(&n->ap_mu);
+		sn_snapshot_meta m = { 0, 0, 0, 0, n->voters, n->n_voters };
+		int rv = sn__node_stopped(n) ? SN_ESTOPPED
+					     : write_snapshot(n, &m, true);
+		pthread_mutex_lock(&n->ap_mu);
+		/* A snapshot installed meanwhile may be newer than this one:
+		 * then this one is of no use. */
+		bool use = rv == SN_OK && m.index > n->last_snap;
+		if (use)
+			n->last_snap = m.index;
+		else
+			n->snap_in_progress = false;
+		pthread_mutex_unlock(&n->ap_mu);
+		if (use) {
+			pthread_mutex_lock(&n->stat_mu);
+			n->st_snap = m.index;
+			pthread_mutex_unlock(&n->stat_mu);
+			post_taken(n, &m);
+		}
+		pthread_mutex_lock(&n->ap_mu);
+	}
+	pthread_mutex_unlock(&n->ap_mu);
+	return NULL;
 }
 
 /* Entries of consecutive batches applied together (one state-machine
@@ -385,6 +464,7 @@ void *sn__node_apply(void *arg)
 	for (;;) {
 		sn__ap *ap, *more = NULL, **more_tail = &more;
 		size_t total;
+		uint64_t snap;
 		bool busy;
 
 		pthread_mutex_lock(&n->ap_mu);
@@ -426,6 +506,7 @@ void *sn__node_apply(void *arg)
 		if (!n->ap_head)
 			n->ap_tail = NULL;
 		busy = n->snap_in_progress;
+		snap = n->last_snap;
 		pthread_mutex_unlock(&n->ap_mu);
 
 		if (ap && !sn__node_stopped(n)) {
@@ -461,9 +542,17 @@ void *sn__node_apply(void *arg)
 		serve_reads(n);
 		publish(n);
 		if (n->has_sm_snapshot && !busy && n->applied_term &&
-		    n->applied >= n->last_snap + n->snapshot_entries) {
-			take_snapshot(n);
-			publish(n);
+		    n->applied >= snap + n->snapshot_entries) {
+			if (n->sm.snapshot_live) {
+				pthread_mutex_lock(&n->ap_mu);
+				n->snap_in_progress = true;
+				n->snap_wanted = true;
+				pthread_cond_signal(&n->snap_cv);
+				pthread_mutex_unlock(&n->ap_mu);
+			} else {
+				take_snapshot(n);
+				publish(n);
+			}
 		}
 	}
 	sn__free(merged);

@@ -127,8 +127,16 @@ struct sn_node {
 	bool apply_started;
 	uint64_t applied, applied_term; /* apply thread */
 	uint64_t skip_upto;  /* the state machine already held these */
-	uint64_t last_snap;  /* newest local snapshot's index */
-	bool snap_in_progress; /* a snapshot was handed to the loop */
+	uint64_t last_snap;  /* newest local snapshot's index (ap_mu when
+				sm.snapshot_live: the snapshot thread sets it) */
+	bool snap_in_progress; /* a snapshot was handed to the loop (or, live,
+				  asked of the snapshot thread) */
+
+	/* the snapshot thread (sm.snapshot_live only; under ap_mu) */
+	pthread_t snap;
+	bool snap_started;
+	pthread_cond_t snap_cv;
+	bool snap_wanted, snap_quit;
 
 	/* status (stat_mu) */
 	pthread_mutex_t stat_mu;
@@ -153,6 +161,7 @@ int sn__node_snapshot_read(void *ud, const sn_snapshot_meta *meta,
 
 /* node_apply.c */
 void *sn__node_apply(void *arg);
+void *sn__node_snap(void *arg); /* the snapshot thread (snapshot_live) */
 void sn__node_ap_post(sn_node *n, sn__ap *ap);
 void sn__ap_free(sn__ap *ap);
 /* Register a proposal at (index, term) / complete every pending one. */

@@ -39,11 +39,10 @@ static int st_flush(void *ud)
 	return sn__store_commit(ud);
 }
 
-static int st_snapshot(void *ud, int fd)
+/* On the node's snapshot thread, while the apply thread goes on. */
+static int st_snapshot_live(void *ud, int fd, uint64_t *index, uint64_t *term)
 {
-	uint64_t index, term;
-
-	return sn__store_snapshot(ud, fd, &index, &term);
+	return sn__store_snapshot_live(ud, fd, index, term);
 }
 
 /* Copy the received snapshot into a file next to the store, then swap. */
@@ -101,7 +100,7 @@ out:
 
 int sn__node_store_sm(sn_state_machine *out, sn__store *st)
 {
-	*out = (sn_state_machine){ st, st_applied, st_apply, st_snapshot,
-				   st_restore, st_flush };
+	*out = (sn_state_machine){ st, st_applied, st_apply, NULL, st_restore,
+				   st_flush, st_snapshot_live };
 	return SN_OK;
 }

@@ -315,6 +315,17 @@ int sn__store_range(sn__store_read *out, sn__store *st, const void *key,
 int sn__store_snapshot(sn__store *st, int fd, uint64_t *index, uint64_t *term);
 
 /*
+ * The same copy from any thread, while the writer goes on applying and
+ * committing: LMDB copies the newest committed state under a read
+ * transaction (what readers see; not a batch still pending), and *index /
+ * *term are read back from the copy itself, so they match it exactly.
+ * Waits for (and holds up) a restore, like a read. fd must be a regular
+ * file opened for reading too.
+ */
+int sn__store_snapshot_live(sn__store *st, int fd, uint64_t *index,
+			    uint64_t *term);
+
+/*
  * Replace the whole store by the copy at copy_path (written by
  * sn__store_snapshot, possibly on another replica). The copy is checked
  * (it must open as a store) before anything is replaced, then renamed into

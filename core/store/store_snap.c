@@ -28,8 +28,37 @@ int sn__store_snapshot(sn__store *st, int fd, uint64_t *index, uint64_t *term)
 	return SN_OK;
 }
 
+static int check_copy(const char *path, size_t map_size, uint64_t *index,
+		      uint64_t *term);
+
+int sn__store_snapshot_live(sn__store *st, int fd, uint64_t *index,
+			    uint64_t *term)
+{
+	char path[64];
+	int rc, rv;
+
+	pthread_rwlock_rdlock(&st->lock); /* no restore swaps the env */
+	if (st->broken || !st->env) {
+		pthread_rwlock_unlock(&st->lock);
+		return sn__err(SN_ESTATE, "store: closed after a failed "
+			       "restore");
+	}
+	rc = mdb_env_copyfd2(st->env, fd, MDB_CP_COMPACT);
+	pthread_rwlock_unlock(&st->lock);
+	if (rc != 0)
+		return sn__store_mdb_err(rc, "store: snapshot copy");
+	/* Which state did the copy's read transaction see? Ask the copy. */
+	snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+	rv = check_copy(path, st->map_size, index, term);
+	if (rv == SN_OK && (!*index || !*term))
+		rv = sn__err(SN_ESTATE, "store: the snapshot copy holds no "
+			     "applied entry");
+	return rv;
+}
+
 /* Open `path` (an LMDB file) read-only and check it is a store. */
-static int check_copy(const char *path, size_t map_size, uint64_t *index)
+static int check_copy(const char *path, size_t map_size, uint64_t *index,
+		      uint64_t *term)
 {
 	sn__store probe;
 	MDB_txn *txn = NULL;
@@ -69,9 +98,14 @@ static int check_copy(const char *path, size_t map_size, uint64_t *index)
 		k = (MDB_val){ 7, "applied" };
 		rc = mdb_get(txn, probe.meta, &k, &v);
 		*index = 0;
-		if (rc == 0 && v.mv_size == 16)
-			*index = sn__get_u64(&(sn__reader){ v.mv_data, 8,
-							    false });
+		if (term)
+			*term = 0;
+		if (rc == 0 && v.mv_size == 16) {
+			sn__reader a = { v.mv_data, 16, false };
+			*index = sn__get_u64(&a);
+			if (term)
+				*term = sn__get_u64(&a);
+		}
 	}
 out:
 	if (txn)
@@ -110,7 +144,7 @@ int sn__store_restore(sn__store *st, const char *copy_path)
 	if ((size_t)snprintf(target, sizeof target, "%s/data.mdb", st->dir) >=
 	    sizeof target)
 		return sn__err(SN_EINVAL, "store restore: path too long");
-	if ((rv = check_copy(copy_path, st->map_size, &index)) != SN_OK ||
+	if ((rv = check_copy(copy_path, st->map_size, &index, NULL)) != SN_OK ||
 	    (rv = sync_path(copy_path, false)) != SN_OK)
 		return rv;
 	pthread_rwlock_wrlock(&st->lock);

@@ -160,7 +160,7 @@ protected:
 		sn__rpc_peer_transport(x.peer, &tr);
 
 		sn_state_machine sm{ x.kv.get(), Kv::Applied, Kv::Apply,
-				     nullptr, nullptr, nullptr };
+				     nullptr, nullptr, nullptr, nullptr };
 		std::string dir = root + "/n" + std::to_string(id);
 		sn_node_options o;
 		ASSERT_EQ(sn_node_options_init(&o, SN_NODE_OPTIONS_VERSION),

@@ -62,17 +62,26 @@ struct Kv {
 	std::map<std::string, std::string> data;
 	/* Applied but not visible until Flush (sn_state_machine.flush). */
 	std::map<std::string, std::string> pending;
-	uint64_t applied = 0;
+	uint64_t applied = 0, applied_term = 0;
+	uint64_t flushed = 0, flushed_term = 0; /* as of the last Flush */
 	int restores = 0;
 	int flushes = 0;
+	/* SnapshotLive (sn_state_machine.snapshot_live): how often it ran,
+	 * on which thread, and a gate it waits at after taking its copy. */
+	int live_calls = 0;
+	std::thread::id apply_thread, live_thread;
+	bool gate_closed = false;
+	std::condition_variable gate_cv;
 
 	static uint64_t Applied(void *) { return 0; /* starts empty */ }
 	static int Apply(void *ud, const sn_entry *es, size_t n, sn_buf *res)
 	{
 		Kv *kv = static_cast<Kv *>(ud);
 		std::lock_guard<std::mutex> g(kv->mu);
+		kv->apply_thread = std::this_thread::get_id();
 		for (size_t i = 0; i < n; i++) {
 			kv->applied = es[i].index;
+			kv->applied_term = es[i].term;
 			if (es[i].type != SN_ENTRY_NORMAL)
 				continue;
 			std::string s(static_cast<const char *>(es[i].data),
@@ -95,7 +104,44 @@ struct Kv {
 			kv->data[p.first] = p.second;
 		kv->pending.clear();
 		kv->flushes++;
+		kv->flushed = kv->applied;
+		kv->flushed_term = kv->applied_term;
 		return SN_OK;
+	}
+	/* A copy of the flushed state, taken while applying goes on; then
+	 * it waits while the test holds the gate closed. */
+	static int SnapshotLive(void *ud, int fd, uint64_t *index,
+				uint64_t *term)
+	{
+		Kv *kv = static_cast<Kv *>(ud);
+		std::string out;
+		std::unique_lock<std::mutex> g(kv->mu);
+		for (auto &p : kv->data)
+			out += p.first + "=" + p.second + "\n";
+		*index = kv->flushed;
+		*term = kv->flushed_term;
+		kv->live_calls++;
+		kv->live_thread = std::this_thread::get_id();
+		kv->gate_cv.notify_all();
+		kv->gate_cv.wait(g, [&] { return !kv->gate_closed; });
+		g.unlock();
+		if (out.empty())
+			out = "\n";
+		return write(fd, out.data(), out.size()) == (ssize_t)out.size()
+			       ? SN_OK
+			       : SN_EIO;
+	}
+	void Gate(bool closed)
+	{
+		std::lock_guard<std::mutex> g(mu);
+		gate_closed = closed;
+		gate_cv.notify_all();
+	}
+	/* Wait until SnapshotLive was entered `n` times. */
+	bool WaitLive(int n, std::chrono::milliseconds d = 10s)
+	{
+		std::unique_lock<std::mutex> g(mu);
+		return gate_cv.wait_for(g, d, [&] { return live_calls >= n; });
 	}
 	static int Snapshot(void *ud, int fd)
 	{
@@ -139,7 +185,8 @@ struct Kv {
 			if (eq != std::string::npos)
 				kv->data[line.substr(0, eq)] = line.substr(eq + 1);
 		}
-		kv->applied = m->index;
+		kv->applied = kv->flushed = m->index;
+		kv->applied_term = kv->flushed_term = m->term;
 		kv->restores++;
 		return SN_OK;
 	}
@@ -187,6 +234,7 @@ protected:
 	std::map<uint64_t, std::unique_ptr<Kv>> kvs;
 	sn_transport tr{};
 	uint64_t snapshot_entries = 0, snapshot_trailing = 0;
+	bool live_snapshots = false; /* give the state machine snapshot_live */
 
 	static int Send(void *ud, const sn_message *m)
 	{
@@ -242,7 +290,9 @@ protected:
 	{
 		kvs[id] = std::make_unique<Kv>();
 		sn_state_machine sm{ kvs[id].get(), Kv::Applied, Kv::Apply,
-				     Kv::Snapshot, Kv::Restore, Kv::Flush };
+				     Kv::Snapshot, Kv::Restore, Kv::Flush,
+				     live_snapshots ? Kv::SnapshotLive
+						    : nullptr };
 		std::string dir = root + "/n" + std::to_string(id);
 		sn_node_options o = Options(id, &sm, dir);
 		sn_node *n = nullptr;
@@ -433,6 +483,77 @@ TEST_P(Node, LaggingMemberCatchesUpBySnapshotAfterCompaction)
 	EXPECT_EQ(kvs[lag]->Copy(), want);
 }
 
+/* sn_state_machine.snapshot_live: the snapshot runs on its own thread and
+ * applying goes on meanwhile (proposals keep being answered while the
+ * snapshot is held at a gate); the snapshot covers the index the state
+ * machine reported, the log is compacted behind it, and a lagging member
+ * and a whole-cluster restart work from it. */
+TEST_P(Node, LiveSnapshotDoesNotHoldUpApplying)
+{
+	live_snapshots = true;
+	snapshot_entries = 20;
+	snapshot_trailing = 2;
+	for (uint64_t id : voters) {
+		ASSERT_NO_FATAL_FAILURE(Open(id));
+		kvs[id]->Gate(true);
+	}
+	uint64_t l = Leader();
+	ASSERT_NE(l, 0u);
+	uint64_t lag = l == 3 ? 2 : 3;
+	uint64_t idx = 0;
+	for (int i = 0; i < 25; i++)
+		Put("a" + std::to_string(i), std::to_string(i), &idx);
+	for (uint64_t id : voters)
+		ASSERT_TRUE(kvs[id]->WaitLive(1)) << "no live snapshot on " << id;
+	/* Every snapshot thread waits at the gate: writes still apply. (The
+	 * lagging member's goes through: closing waits for it.) */
+	kvs[lag]->Gate(false);
+	Close(lag);
+	for (int i = 0; i < 30; i++)
+		ASSERT_NE(Put("b" + std::to_string(i), std::to_string(i), &idx),
+			  "") << "a write waited for the snapshot";
+	Converge(idx);
+	for (uint64_t id : voters) {
+		if (!N(id))
+			continue;
+		EXPECT_EQ(Status(id).snapshot_index, 0u);
+		std::lock_guard<std::mutex> g(kvs[id]->mu);
+		EXPECT_NE(kvs[id]->live_thread, kvs[id]->apply_thread);
+	}
+	for (uint64_t id : voters)
+		if (N(id))
+			kvs[id]->Gate(false);
+	/* The snapshot holds what was flushed when it was taken. */
+	for (uint64_t id : voters) {
+		if (!N(id))
+			continue;
+		for (int i = 0; i < 1000 && Status(id).snapshot_index == 0; i++)
+			std::this_thread::sleep_for(5ms);
+		uint64_t s = Status(id).snapshot_index;
+		EXPECT_GE(s, 20u) << "member " << id;
+		EXPECT_LT(s, idx) << "member " << id;
+	}
+	/* More writes (another snapshot), then the lagging member catches
+	 * up through one (the log was compacted), then all restart. */
+	for (int i = 0; i < 40; i++)
+		Put("c" + std::to_string(i), std::to_string(i), &idx);
+	ASSERT_NO_FATAL_FAILURE(Open(lag));
+	Converge(idx);
+	EXPECT_GE(kvs[lag]->restores, 1) << "caught up without a snapshot";
+	auto want = kvs[Leader()]->Copy();
+	EXPECT_EQ(want.size(), 95u);
+	EXPECT_EQ(kvs[lag]->Copy(), want);
+	for (uint64_t id : voters)
+		Close(id);
+	for (uint64_t id : voters)
+		ASSERT_NO_FATAL_FAILURE(Open(id));
+	Put("after", "restart", &idx);
+	Converge(idx);
+	want["after"] = "restart";
+	for (uint64_t id : voters)
+		EXPECT_EQ(kvs[id]->Copy(), want) << "member " << id;
+}
+
 TEST_P(Node, WholeClusterRestartsWithEverythingAcknowledged)
 {
 	snapshot_entries = 30;
@@ -555,7 +676,7 @@ TEST_P(Node, OptionsAreChecked)
 {
 	Kv kv;
 	sn_state_machine sm{ &kv, Kv::Applied, Kv::Apply, Kv::Snapshot,
-			     Kv::Restore, Kv::Flush };
+			     Kv::Restore, Kv::Flush, nullptr };
 	std::string dir = root + "/bad";
 	sn_node *n = nullptr;
 	sn_node_options o = Options(1, &sm, dir);
@@ -571,7 +692,7 @@ TEST_P(Node, OptionsAreChecked)
 	o.data_dir = nullptr;
 	EXPECT_EQ(sn_node_open(&n, &o), SN_EINVAL);
 	sn_state_machine half{ &kv, nullptr, Kv::Apply, Kv::Snapshot, nullptr,
-			       nullptr };
+			       nullptr, nullptr };
 	o = Options(1, &half, dir);
 	EXPECT_EQ(sn_node_open(&n, &o), SN_EINVAL);
 	EXPECT_EQ(n, nullptr);

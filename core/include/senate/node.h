@@ -36,7 +36,8 @@ typedef struct sn_node sn_node;
 
 /*
  * The replicated state machine, supplied by the caller (the built-in store
- * is one). All callbacks run on the node's apply thread, one at a time.
+ * is one). All callbacks run on the node's apply thread, one at a time,
+ * except snapshot_live (its own thread, concurrently with apply/flush).
  */
 typedef struct sn_state_machine {
 	void *userdata;
@@ -70,6 +71,17 @@ typedef struct sn_state_machine {
 	 * its state on disk) before the node counts it applied, serves a
 	 * read or takes a snapshot. An error stops the node. */
 	int (*flush)(void *userdata);
+	/* Optional, read only when sn_node_options.version >= 3 (NULL: the
+	 * node uses `snapshot`). A snapshot that does not hold up applying:
+	 * the node calls it on its own snapshot thread ("sn-snap") while
+	 * apply() and flush() go on running on the apply thread. Write a
+	 * consistent copy of the state as of some flushed entry to `fd`
+	 * (from its current offset) and set *index and *term to that
+	 * entry's; the node compacts the log only behind it. It is never
+	 * called concurrently with itself or with restore(). With it,
+	 * `snapshot` is not called. Errors as for `snapshot`. */
+	int (*snapshot_live)(void *userdata, int fd, uint64_t *index,
+			     uint64_t *term);
 } sn_state_machine;
 
 typedef struct sn_node_options {
@@ -98,13 +110,14 @@ typedef struct sn_node_options {
 	int no_sync;             /* [0] tests and benchmarks only */
 } sn_node_options;
 
-/* 2: sn_state_machine.flush is read. Version 1 callers keep working. */
-#define SN_NODE_OPTIONS_VERSION 2
+/* 2: sn_state_machine.flush is read; 3: snapshot_live too. Callers of
+ * earlier versions keep working. */
+#define SN_NODE_OPTIONS_VERSION 3
 #define SN_NODE_OPTIONS_INIT                                               \
 	{ SN_NODE_OPTIONS_VERSION, 0, 0, NULL, 0, NULL, NULL, 100, 10, 1,     \
 	  NULL, NULL, 10000, 1000, 10000, 1u << 20, 0 }
 
-/* Initialise *opts to the defaults (version 1 or 2). SN_EINVAL for an
+/* Initialise *opts to the defaults (version 1, 2 or 3). SN_EINVAL for an
  * unknown version. */
 SN_API int sn_node_options_init(sn_node_options *opts, unsigned version);
 
