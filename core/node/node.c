@@ -427,7 +427,8 @@ int sn_node_open(sn_node **out, const sn_node_options *o)
 	n->id = o->id;
 	n->group = o->group;
 	n->tick_ms = o->tick_ms ? o->tick_ms : 100;
-	n->snapshot_entries = o->snapshot_entries ? o->snapshot_entries : 10000;
+	n->snapshot_entries = o->snapshot_entries ? o->snapshot_entries
+						  : 100000;
 	n->snapshot_trailing = o->snapshot_trailing;
 	n->max_pending = o->max_pending ? o->max_pending : 10000;
 	n->max_entry_bytes = o->max_entry_bytes ? o->max_entry_bytes

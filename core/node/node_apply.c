@@ -126,6 +126,8 @@ void sn__node_fail_all(sn_node *n, int code)
 	}
 }
 
+uint64_t sn__node_snapshot_bytes = 64u << 20;
+
 /* ---- applying ----------------------------------------------------------- */
 
 static uint64_t last_snap(sn_node *n)
@@ -185,6 +187,8 @@ static void apply_batch(sn_node *n, sn_entry *e, size_t k)
 	}
 	if (!k)
 		return;
+	for (size_t i = 0; i < k; i++)
+		n->snap_bytes += e[i].len;
 	res = sn__calloc(k, sizeof *res);
 	if (!res) {
 		sn__node_stop(n, SN_ENOMEM, "apply: out of memory");
@@ -542,7 +546,9 @@ void *sn__node_apply(void *arg)
 		serve_reads(n);
 		publish(n);
 		if (n->has_sm_snapshot && !busy && n->applied_term &&
-		    n->applied >= snap + n->snapshot_entries) {
+		    (n->applied >= snap + n->snapshot_entries ||
+		     n->snap_bytes >= sn__node_snapshot_bytes)) {
+			n->snap_bytes = 0;
 			if (n->sm.snapshot_live) {
 				pthread_mutex_lock(&n->ap_mu);
 				n->snap_in_progress = true;

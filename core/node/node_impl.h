@@ -127,6 +127,8 @@ struct sn_node {
 	bool apply_started;
 	uint64_t applied, applied_term; /* apply thread */
 	uint64_t skip_upto;  /* the state machine already held these */
+	uint64_t snap_bytes; /* entry bytes applied since the last snapshot
+				was asked for (apply thread) */
 	uint64_t last_snap;  /* newest local snapshot's index (ap_mu when
 				sm.snapshot_live: the snapshot thread sets it) */
 	bool snap_in_progress; /* a snapshot was handed to the loop (or, live,
@@ -145,6 +147,13 @@ struct sn_node {
 	int err;
 	char errmsg[256];
 };
+
+/* A snapshot is due after snapshot_entries applied entries or after this
+ * many bytes of entry data since the last one, whichever comes first: the
+ * engines keep the log since the last compaction in memory, so this bounds
+ * that memory (and the WAL a restart replays) for large values. Tests
+ * lower it. */
+extern uint64_t sn__node_snapshot_bytes; /* [64 MiB] */
 
 /* node.c */
 void sn__node_stop(sn_node *n, int code, const char *fmt, ...)

@@ -45,7 +45,8 @@ static const char usage_text[] =
 	"  --tick-ms MS             one engine tick [100]\n"
 	"  --election-ticks N       election timeout in ticks [10]\n"
 	"  --snapshot-entries N     applied entries between snapshots (the\n"
-	"                           log before one is compacted) [10000]\n"
+	"                           log before one is compacted; sooner\n"
+	"                           after 64 MiB of entries) [100000]\n"
 	"  --log-level LEVEL        debug, info, warn, error [info]\n"
 	"\n"
 	"Member ids are 1..N in the byte order of the names: every member must\n"
@@ -189,7 +190,7 @@ int main(int argc, char **argv)
 	const char *name = NULL, *data_dir = NULL, *lpeer = NULL,
 		   *lclient = NULL, *cluster = NULL, *engine = "raft";
 	unsigned long group = 1, tick_ms = 100, election_ticks = 10,
-		      snapshot_entries = 10000;
+		      snapshot_entries = 100000;
 	sn_log_level level = SN_LOG_INFO;
 	enum { O_NAME = 1, O_DIR, O_PEER, O_CLIENT, O_CLUSTER, O_ENGINE,
 	       O_GROUP, O_TICK, O_ELECTION, O_SNAP, O_LOG, O_HELP };

@@ -13,6 +13,9 @@
 #include <senate/senate.h>
 extern "C" {
 #include "log/wal_fault.h"
+
+/* core/node/node_impl.h: the snapshot bound in bytes (tests lower it). */
+extern "C" uint64_t sn__node_snapshot_bytes;
 }
 
 #include <cerrno>
@@ -552,6 +555,32 @@ TEST_P(Node, LiveSnapshotDoesNotHoldUpApplying)
 	want["after"] = "restart";
 	for (uint64_t id : voters)
 		EXPECT_EQ(kvs[id]->Copy(), want) << "member " << id;
+}
+
+/* Large entries bring the snapshot forward: the log since the last one is
+ * kept in memory, so bytes count as well as entries. */
+TEST_P(Node, SnapshotAfterEnoughBytesOfEntries)
+{
+	struct Restore {
+		uint64_t was = sn__node_snapshot_bytes;
+		~Restore() { sn__node_snapshot_bytes = was; }
+	} restore;
+	sn__node_snapshot_bytes = 8 << 10;
+	snapshot_entries = 1000000;
+	snapshot_trailing = 2;
+	for (uint64_t id : voters)
+		ASSERT_NO_FATAL_FAILURE(Open(id));
+	uint64_t idx = 0;
+	for (int i = 0; i < 40; i++)
+		Put("big" + std::to_string(i), std::string(500, 'v'), &idx);
+	Converge(idx);
+	for (uint64_t id : voters) {
+		for (int i = 0; i < 400 && Status(id).snapshot_index == 0; i++)
+			std::this_thread::sleep_for(5ms);
+		EXPECT_GT(Status(id).snapshot_index, 0u)
+			<< "member " << id << ": no snapshot after 20 KB of "
+			<< "entries with an 8 KiB bound";
+	}
 }
 
 TEST_P(Node, WholeClusterRestartsWithEverythingAcknowledged)

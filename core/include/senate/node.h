@@ -101,8 +101,9 @@ typedef struct sn_node_options {
 	const sn_transport *transport;   /* required (copied) */
 	const sn_state_machine *sm;      /* required (copied) */
 
-	uint64_t snapshot_entries; /* [10000] applied entries between
-				      snapshots; 0: the default */
+	uint64_t snapshot_entries; /* [100000] applied entries between
+				      snapshots (or sooner: 64 MiB of
+				      entry data); 0: the default */
 	uint64_t snapshot_trailing; /* [1000] entries kept behind one */
 	size_t max_pending;      /* [10000] proposals and reads in flight;
 				    beyond: SN_EBUSY */
@@ -115,7 +116,7 @@ typedef struct sn_node_options {
 #define SN_NODE_OPTIONS_VERSION 3
 #define SN_NODE_OPTIONS_INIT                                               \
 	{ SN_NODE_OPTIONS_VERSION, 0, 0, NULL, 0, NULL, NULL, 100, 10, 1,     \
-	  NULL, NULL, 10000, 1000, 10000, 1u << 20, 0 }
+	  NULL, NULL, 100000, 1000, 10000, 1u << 20, 0 }
 
 /* Initialise *opts to the defaults (version 1, 2 or 3). SN_EINVAL for an
  * unknown version. */
