@@ -457,6 +457,36 @@ void *sn__node_snap(void *arg)
 /* Entries of consecutive batches applied together (one state-machine
  * call: for the store, one LMDB transaction and one sync). */
 #define MERGE_MAX_ENTRIES 4096
+/* The largest committed batch the loop thread applies itself. */
+#define APPLY_HERE_MAX 16
+
+/* After a batch (apply thread, or the loop in sn__node_apply_here): serve
+ * reads, publish, and ask for a snapshot when one is due. `busy` and
+ * `snap` were read under ap_mu before the batch. */
+static void after_apply(sn_node *n, bool busy, uint64_t snap)
+{
+	if (sn__node_stopped(n)) {
+		sn__node_fail_all(n, SN_ESTOPPED);
+		return;
+	}
+	serve_reads(n);
+	publish(n);
+	if (n->has_sm_snapshot && !busy && n->applied_term &&
+	    (n->applied >= snap + n->snapshot_entries ||
+	     n->snap_bytes >= sn__node_snapshot_bytes)) {
+		n->snap_bytes = 0;
+		if (n->sm.snapshot_live) {
+			pthread_mutex_lock(&n->ap_mu);
+			n->snap_in_progress = true;
+			n->snap_wanted = true;
+			pthread_cond_signal(&n->snap_cv);
+			pthread_mutex_unlock(&n->ap_mu);
+		} else {
+			take_snapshot(n);
+			publish(n);
+		}
+	}
+}
 
 void *sn__node_apply(void *arg)
 {
@@ -511,6 +541,7 @@ void *sn__node_apply(void *arg)
 			n->ap_tail = NULL;
 		busy = n->snap_in_progress;
 		snap = n->last_snap;
+		n->ap_busy = true;
 		pthread_mutex_unlock(&n->ap_mu);
 
 		if (ap && !sn__node_stopped(n)) {
@@ -539,28 +570,42 @@ void *sn__node_apply(void *arg)
 			more = x->next;
 			sn__ap_free(x);
 		}
-		if (sn__node_stopped(n)) {
-			sn__node_fail_all(n, SN_ESTOPPED);
-			continue;
-		}
-		serve_reads(n);
-		publish(n);
-		if (n->has_sm_snapshot && !busy && n->applied_term &&
-		    (n->applied >= snap + n->snapshot_entries ||
-		     n->snap_bytes >= sn__node_snapshot_bytes)) {
-			n->snap_bytes = 0;
-			if (n->sm.snapshot_live) {
-				pthread_mutex_lock(&n->ap_mu);
-				n->snap_in_progress = true;
-				n->snap_wanted = true;
-				pthread_cond_signal(&n->snap_cv);
-				pthread_mutex_unlock(&n->ap_mu);
-			} else {
-				take_snapshot(n);
-				publish(n);
-			}
-		}
+		after_apply(n, busy, snap);
+		pthread_mutex_lock(&n->ap_mu);
+		n->ap_busy = false;
+		pthread_mutex_unlock(&n->ap_mu);
 	}
 	sn__free(merged);
 	return NULL;
+}
+
+bool sn__node_apply_here(sn_node *n, const sn_entry *entries, size_t k)
+{
+	uint64_t snap;
+	bool busy;
+
+	/* Only a state machine whose snapshots do not run here (a local
+	 * snapshot must not stop the loop), only small batches, and only
+	 * when nothing is queued for the apply thread and it is idle: the
+	 * order of applying stays the order of committing. */
+	if (k > APPLY_HERE_MAX || (n->has_sm_snapshot && !n->sm.snapshot_live))
+		return false;
+	pthread_mutex_lock(&n->ap_mu);
+	if (n->ap_head || n->ap_busy || n->ap_quit) {
+		pthread_mutex_unlock(&n->ap_mu);
+		return false;
+	}
+	n->ap_busy = true;
+	busy = n->snap_in_progress;
+	snap = n->last_snap;
+	pthread_mutex_unlock(&n->ap_mu);
+	if (!sn__node_stopped(n))
+		apply_batch(n, (sn_entry *)entries, k);
+	after_apply(n, busy, snap);
+	pthread_mutex_lock(&n->ap_mu);
+	n->ap_busy = false;
+	if (n->ap_head) /* a read posted by another thread meanwhile */
+		pthread_cond_signal(&n->ap_cv);
+	pthread_mutex_unlock(&n->ap_mu);
+	return true;
 }

@@ -123,6 +123,8 @@ struct sn_node {
 	sn__ap *ap_head, *ap_tail;
 	sn__ap *ap_reads;    /* reads waiting for applied >= index */
 	bool ap_quit;
+	bool ap_busy;        /* a batch is being applied (apply thread or,
+				sn__node_apply_here, the loop) */
 	pthread_t apply;
 	bool apply_started;
 	uint64_t applied, applied_term; /* apply thread */
@@ -171,6 +173,10 @@ int sn__node_snapshot_read(void *ud, const sn_snapshot_meta *meta,
 /* node_apply.c */
 void *sn__node_apply(void *arg);
 void *sn__node_snap(void *arg); /* the snapshot thread (snapshot_live) */
+/* On the loop thread: apply a small committed batch right here when the
+ * apply thread is idle with nothing queued (one thread hand-off fewer per
+ * write at low load); false: hand it to the apply thread as usual. */
+bool sn__node_apply_here(sn_node *n, const sn_entry *entries, size_t k);
 void sn__node_ap_post(sn_node *n, sn__ap *ap);
 void sn__ap_free(sn__ap *ap);
 /* Register a proposal at (index, term) / complete every pending one. */

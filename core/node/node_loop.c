@@ -191,6 +191,8 @@ static int hand_committed(sn_node *n, const sn_ready *rd)
 
 	if (!rd->n_committed)
 		return SN_OK;
+	if (sn__node_apply_here(n, rd->committed, rd->n_committed))
+		return SN_OK;
 	for (size_t i = 0; i < rd->n_committed; i++)
 		bytes += rd->committed[i].len;
 	ap = sn__calloc(1, sizeof *ap);

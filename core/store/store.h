@@ -21,7 +21,10 @@
  * snapshot and replays the WAL. A store without the file (written by a
  * version that synced every commit) is kept.
  *
- * Threads: one writer thread (the apply thread) calls sn__store_apply,
+ * Threads: one writer at a time (the node's apply thread, or its loop
+ * thread for a small batch, never both at once; a batch's apply_pending
+ * and commit run on the same thread, as LMDB's write transactions need)
+ * calls sn__store_apply,
  * sn__store_snapshot and sn__store_restore; sn__store_get, sn__store_range,
  * sn__store_applied and sn__store_revision may be called from any thread,
  * concurrently with the writer (reads never block writes). open/close are

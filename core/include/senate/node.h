@@ -4,11 +4,13 @@
  * state machine, on threads of its own.
  *
  * Threads (ARCHITECTURE.md): a loop thread owns the engine (ticks, messages,
- * proposals, readies); the WAL's storage thread does group commit; an apply
- * thread applies committed entries to the state machine in batches, takes
- * its snapshots and restores received ones. Callbacks of this API run on
- * the apply thread (or the loop thread for an immediate refusal); they must
- * not block and must not call sn_node_close().
+ * proposals, readies) and writes and syncs the WAL (one write per ready:
+ * group commit); an apply thread applies committed entries to the state
+ * machine in batches, takes its snapshots and restores received ones (the
+ * loop applies a small batch itself when the apply thread is idle with
+ * nothing queued); a snapshot thread runs snapshot_live. Callbacks of this
+ * API run on the apply or the loop thread; they must not block and must
+ * not call sn_node_close().
  *
  * Durability: nothing is acknowledged before the WAL's fdatasync covering
  * it returned. When a write or sync fails, the node stops: every pending
@@ -36,8 +38,10 @@ typedef struct sn_node sn_node;
 
 /*
  * The replicated state machine, supplied by the caller (the built-in store
- * is one). All callbacks run on the node's apply thread, one at a time,
- * except snapshot_live (its own thread, concurrently with apply/flush).
+ * is one). The callbacks run one at a time, never concurrently - on the
+ * apply thread, or on the loop thread for a small batch when the apply
+ * thread is idle - except snapshot_live (its own thread, concurrently with
+ * apply/flush). A state machine must not tie its state to one thread.
  */
 typedef struct sn_state_machine {
 	void *userdata;
@@ -74,7 +78,7 @@ typedef struct sn_state_machine {
 	/* Optional, read only when sn_node_options.version >= 3 (NULL: the
 	 * node uses `snapshot`). A snapshot that does not hold up applying:
 	 * the node calls it on its own snapshot thread ("sn-snap") while
-	 * apply() and flush() go on running on the apply thread. Write a
+	 * apply() and flush() go on running. Write a
 	 * consistent copy of the state as of some flushed entry to `fd`
 	 * (from its current offset) and set *index and *term to that
 	 * entry's; the node compacts the log only behind it. It is never
