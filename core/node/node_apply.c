@@ -175,6 +175,19 @@ static void serve_reads(sn_node *n)
 	}
 }
 
+/* The state machine's `what` (apply, flush) of entries e[0..k) failed:
+ * stop the node, naming them (sn_errmsg() says why). */
+static void sm_failed(sn_node *n, int rv, const char *what,
+		      const sn_entry *e, size_t k)
+{
+	char msg[200];
+
+	snprintf(msg, sizeof msg, "%s", sn_errmsg());
+	sn__node_stop(n, rv, "the state machine failed to %s entries "
+		      "%llu..%llu: %s", what, (unsigned long long)e[0].index,
+		      (unsigned long long)e[k - 1].index, msg);
+}
+
 static void apply_batch(sn_node *n, sn_entry *e, size_t k)
 {
 	sn_buf *res;
@@ -195,14 +208,8 @@ static void apply_batch(sn_node *n, sn_entry *e, size_t k)
 		return;
 	}
 	rv = n->sm.apply(n->sm.userdata, e, k, res);
-	if (rv) {
-		char msg[200];
-		snprintf(msg, sizeof msg, "%s", sn_errmsg());
-		sn__node_stop(n, rv, "the state machine failed to apply "
-			      "entries %llu..%llu: %s",
-			      (unsigned long long)e[0].index,
-			      (unsigned long long)e[k - 1].index, msg);
-	}
+	if (rv)
+		sm_failed(n, rv, "apply", e, k);
 	for (size_t i = 0; i < k; i++) {
 		sn__pending p;
 		/* Proposals at or below this index are decided now: the one
@@ -224,14 +231,8 @@ static void apply_batch(sn_node *n, sn_entry *e, size_t k)
 	 * the log); now the state machine makes the batch visible, and only
 	 * then does it count as applied (reads, snapshots). */
 	if (rv == SN_OK && n->sm.flush &&
-	    (rv = n->sm.flush(n->sm.userdata)) != SN_OK) {
-		char msg[200];
-		snprintf(msg, sizeof msg, "%s", sn_errmsg());
-		sn__node_stop(n, rv, "the state machine failed to flush "
-			      "entries %llu..%llu: %s",
-			      (unsigned long long)e[0].index,
-			      (unsigned long long)e[k - 1].index, msg);
-	}
+	    (rv = n->sm.flush(n->sm.userdata)) != SN_OK)
+		sm_failed(n, rv, "flush", e, k);
 	if (rv == SN_OK) {
 		n->applied = e[k - 1].index;
 		n->applied_term = e[k - 1].term;
