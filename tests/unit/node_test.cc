@@ -369,6 +369,25 @@ protected:
 		ADD_FAILURE() << "could not put " << k;
 		return "";
 	}
+	/* Stop every member, start them again on their data, then write
+	 * `k`=`v` and wait until every member applied it. */
+	void RestartAllAndPut(const std::string &k, const std::string &v,
+			      uint64_t *idx)
+	{
+		for (uint64_t id : voters)
+			Close(id);
+		for (uint64_t id : voters)
+			ASSERT_NO_FATAL_FAILURE(Open(id));
+		Put(k, v, idx);
+		Converge(*idx);
+	}
+	/* Member id's snapshot index once it has one (0 after ~5 s). */
+	uint64_t WaitSnapshot(uint64_t id)
+	{
+		for (int i = 0; i < 1000 && Status(id).snapshot_index == 0; i++)
+			std::this_thread::sleep_for(5ms);
+		return Status(id).snapshot_index;
+	}
 	/* Wait until every open member applied through `index`. */
 	void Converge(uint64_t index, std::chrono::milliseconds d = 10s)
 	{
@@ -530,9 +549,7 @@ TEST_P(Node, LiveSnapshotDoesNotHoldUpApplying)
 	for (uint64_t id : voters) {
 		if (!N(id))
 			continue;
-		for (int i = 0; i < 1000 && Status(id).snapshot_index == 0; i++)
-			std::this_thread::sleep_for(5ms);
-		uint64_t s = Status(id).snapshot_index;
+		uint64_t s = WaitSnapshot(id);
 		EXPECT_GE(s, 20u) << "member " << id;
 		EXPECT_LT(s, idx) << "member " << id;
 	}
@@ -546,12 +563,7 @@ TEST_P(Node, LiveSnapshotDoesNotHoldUpApplying)
 	auto want = kvs[Leader()]->Copy();
 	EXPECT_EQ(want.size(), 95u);
 	EXPECT_EQ(kvs[lag]->Copy(), want);
-	for (uint64_t id : voters)
-		Close(id);
-	for (uint64_t id : voters)
-		ASSERT_NO_FATAL_FAILURE(Open(id));
-	Put("after", "restart", &idx);
-	Converge(idx);
+	ASSERT_NO_FATAL_FAILURE(RestartAllAndPut("after", "restart", &idx));
 	want["after"] = "restart";
 	for (uint64_t id : voters)
 		EXPECT_EQ(kvs[id]->Copy(), want) << "member " << id;
@@ -575,9 +587,7 @@ TEST_P(Node, SnapshotAfterEnoughBytesOfEntries)
 		Put("big" + std::to_string(i), std::string(500, 'v'), &idx);
 	Converge(idx);
 	for (uint64_t id : voters) {
-		for (int i = 0; i < 400 && Status(id).snapshot_index == 0; i++)
-			std::this_thread::sleep_for(5ms);
-		EXPECT_GT(Status(id).snapshot_index, 0u)
+		EXPECT_GT(WaitSnapshot(id), 0u)
 			<< "member " << id << ": no snapshot after 20 KB of "
 			<< "entries with an 8 KiB bound";
 	}
@@ -596,12 +606,7 @@ TEST_P(Node, WholeClusterRestartsWithEverythingAcknowledged)
 		if (Put(k, std::to_string(i), &idx) != "")
 			acked[k] = std::to_string(i);
 	}
-	for (uint64_t id : voters)
-		Close(id);
-	for (uint64_t id : voters)
-		ASSERT_NO_FATAL_FAILURE(Open(id));
-	Put("after", "restart", &idx);
-	Converge(idx);
+	ASSERT_NO_FATAL_FAILURE(RestartAllAndPut("after", "restart", &idx));
 	for (uint64_t id : voters) {
 		auto got = kvs[id]->Copy();
 		for (auto &p : acked)
@@ -654,12 +659,7 @@ TEST_P(Node, FailedFsyncStopsTheNodeAndLosesNothing)
 		std::lock_guard<std::mutex> g(fail_mu);
 		failing.clear();
 	}
-	for (uint64_t id : voters)
-		Close(id);
-	for (uint64_t id : voters)
-		ASSERT_NO_FATAL_FAILURE(Open(id));
-	Put("end", "1", &idx);
-	Converge(idx);
+	ASSERT_NO_FATAL_FAILURE(RestartAllAndPut("end", "1", &idx));
 	for (uint64_t id : voters) {
 		auto got = kvs[id]->Copy();
 		for (auto &p : acked)
