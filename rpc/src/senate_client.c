@@ -726,6 +726,24 @@ static bool dec_kv(pb_istream_t *st, const pb_field_t *f, void **arg)
 	return true;
 }
 
+/* Decode response `resp` (consumed) whose repeated KeyValue field is `kvs`
+ * into *l; on failure *l is empty. */
+static int decode_kvs(const pb_msgdesc_t *fields, void *msg,
+		      pb_callback_t *kvs, grpc_slice resp, const char *what,
+		      kv_list *l)
+{
+	*l = (kv_list){ NULL, 0, 0 };
+	kvs->funcs.decode = dec_kv;
+	kvs->arg = l;
+	int rv = decode(fields, msg, resp, what);
+	grpc_slice_unref(resp);
+	if (rv != SN_OK) {
+		kvs_free(l->kvs, l->n);
+		*l = (kv_list){ NULL, 0, 0 };
+	}
+	return rv;
+}
+
 /* ----------------------------------------------------------------- KV --- */
 
 int sn_client_put(sn_put_result *out, sn_client *c, const void *key,
@@ -861,22 +879,15 @@ int sn_client_range(sn_range_result *out, sn_client *c, const void *key,
 		rv = read_call(c, "/senate.v1.KV/Range",
 			       senate_v1_RangeRequest_fields, q, q->serializable,
 			       &resp);
-	if (rv == SN_OK) {
-		kv_list l = { NULL, 0, 0 };
-		r->kvs.funcs.decode = dec_kv;
-		r->kvs.arg = &l;
-		rv = decode(senate_v1_RangeResponse_fields, r, resp,
-			    "RangeResponse");
-		grpc_slice_unref(resp);
-		if (rv == SN_OK) {
-			out->kvs = l.kvs;
-			out->n = l.n;
-			out->more = r->more;
-			out->count = r->count;
-			out->revision = r->header.revision;
-		} else {
-			kvs_free(l.kvs, l.n);
-		}
+	kv_list l;
+	if (rv == SN_OK &&
+	    (rv = decode_kvs(senate_v1_RangeResponse_fields, r, &r->kvs, resp,
+			     "RangeResponse", &l)) == SN_OK) {
+		out->kvs = l.kvs;
+		out->n = l.n;
+		out->more = r->more;
+		out->count = r->count;
+		out->revision = r->header.revision;
 	}
 	free(q);
 	free(r);
@@ -906,14 +917,11 @@ int sn_client_delete(sn_delete_result *out, sn_client *c, const void *key,
 		rv = write_call(c, "/senate.v1.KV/Delete",
 				senate_v1_DeleteRequest_fields, q,
 				&q->has_request_id, &q->request_id, &resp);
-	if (rv == SN_OK) {
-		kv_list l = { NULL, 0, 0 };
-		r->prev_kvs.funcs.decode = dec_kv;
-		r->prev_kvs.arg = &l;
-		rv = decode(senate_v1_DeleteResponse_fields, r, resp,
-			    "DeleteResponse");
-		grpc_slice_unref(resp);
-		if (rv == SN_OK && out) {
+	kv_list l;
+	if (rv == SN_OK &&
+	    (rv = decode_kvs(senate_v1_DeleteResponse_fields, r, &r->prev_kvs,
+			     resp, "DeleteResponse", &l)) == SN_OK) {
+		if (out) {
 			out->deleted = r->deleted;
 			out->revision = r->header.revision;
 			out->prev = l.kvs;
