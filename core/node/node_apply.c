@@ -458,8 +458,12 @@ void *sn__node_snap(void *arg)
 /* Entries of consecutive batches applied together (one state-machine
  * call: for the store, one LMDB transaction and one sync). */
 #define MERGE_MAX_ENTRIES 4096
-/* The largest committed batch the loop thread applies itself. */
-#define APPLY_HERE_MAX 16
+/* The largest committed batch the loop thread applies itself: what a
+ * busy leader commits per ready (tens of entries at 64 clients), not a
+ * follower's catch-up after a partition, which would hold the loop (and
+ * its heartbeats) up. */
+#define APPLY_HERE_MAX_ENTRIES 256
+#define APPLY_HERE_MAX_BYTES (1u << 20)
 
 /* After a batch (apply thread, or the loop in sn__node_apply_here): serve
  * reads, publish, and ask for a snapshot when one is due. `busy` and
@@ -583,13 +587,19 @@ void *sn__node_apply(void *arg)
 bool sn__node_apply_here(sn_node *n, const sn_entry *entries, size_t k)
 {
 	uint64_t snap;
+	size_t bytes = 0;
 	bool busy;
 
 	/* Only a state machine whose snapshots do not run here (a local
-	 * snapshot must not stop the loop), only small batches, and only
-	 * when nothing is queued for the apply thread and it is idle: the
-	 * order of applying stays the order of committing. */
-	if (k > APPLY_HERE_MAX || (n->has_sm_snapshot && !n->sm.snapshot_live))
+	 * snapshot must not stop the loop), only batches up to the bounds,
+	 * and only when nothing is queued for the apply thread and it is
+	 * idle: the order of applying stays the order of committing. */
+	if (k > APPLY_HERE_MAX_ENTRIES ||
+	    (n->has_sm_snapshot && !n->sm.snapshot_live))
+		return false;
+	for (size_t i = 0; i < k; i++)
+		bytes += entries[i].len;
+	if (bytes > APPLY_HERE_MAX_BYTES)
 		return false;
 	pthread_mutex_lock(&n->ap_mu);
 	if (n->ap_head || n->ap_busy || n->ap_quit) {

@@ -22,7 +22,7 @@
  * version that synced every commit) is kept.
  *
  * Threads: one writer at a time (the node's apply thread, or its loop
- * thread for a small batch, never both at once; a batch's apply_pending
+ * thread for a batch of up to 256 entries, never both at once; a batch's apply_pending
  * and commit run on the same thread, as LMDB's write transactions need)
  * calls sn__store_apply,
  * sn__store_snapshot and sn__store_restore; sn__store_get, sn__store_range,

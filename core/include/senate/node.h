@@ -7,10 +7,10 @@
  * proposals, readies) and writes and syncs the WAL (one write per ready:
  * group commit); an apply thread applies committed entries to the state
  * machine in batches, takes its snapshots and restores received ones (the
- * loop applies a small batch itself when the apply thread is idle with
- * nothing queued); a snapshot thread runs snapshot_live. Callbacks of this
- * API run on the apply or the loop thread; they must not block and must
- * not call sn_node_close().
+ * loop applies a batch of up to 256 entries / 1 MiB itself when the apply
+ * thread is idle with nothing queued); a snapshot thread runs
+ * snapshot_live. Callbacks of this API run on the apply or the loop thread;
+ * they must not block and must not call sn_node_close().
  *
  * Durability: nothing is acknowledged before the WAL's fdatasync covering
  * it returned. When a write or sync fails, the node stops: every pending
@@ -39,9 +39,9 @@ typedef struct sn_node sn_node;
 /*
  * The replicated state machine, supplied by the caller (the built-in store
  * is one). The callbacks run one at a time, never concurrently - on the
- * apply thread, or on the loop thread for a small batch when the apply
- * thread is idle - except snapshot_live (its own thread, concurrently with
- * apply/flush). A state machine must not tie its state to one thread.
+ * apply thread, or on the loop thread for a batch of up to 256 entries /
+ * 1 MiB when the apply thread is idle - except snapshot_live (its own
+ * thread, concurrently with apply/flush). A state machine must not tie its state to one thread.
  */
 typedef struct sn_state_machine {
 	void *userdata;
