@@ -29,15 +29,24 @@ typedef struct sn__storage_ops {
 } sn__storage_ops;
 
 /*
- * sn_wal_open() without a storage thread: each append, install, snapshot
- * marker and compaction is written (and synced) on the calling thread
- * before the call returns, and its callback runs there too, before the
- * return. Group commit is then the caller's: one call per batch. The node
- * uses it from its loop thread (docs/node.md: two thread hand-offs fewer
- * per write on every member).
+ * sn_wal_open() in inline mode: each append, install, snapshot marker and
+ * compaction is written (and synced) on the calling thread before the call
+ * returns, and its callback has run (there, or on the storage thread when
+ * that was still writing earlier requests) before the return. Group commit
+ * is then the caller's: one call per batch. No storage thread until
+ * sn__wal_set_inline(false).
+ *
+ * sn__wal_set_inline(s, false) hands later requests to the storage thread
+ * (started then, once) as sn_wal_open() does; true goes back to inline
+ * mode. Either way requests are written in order, one batch at a time.
+ * Call it from the thread that appends. The node switches by role
+ * (docs/node.md): a follower's loop writes inline (its acknowledgement
+ * waits for the sync anyway), a leader's loop hands the write over and
+ * goes on answering, proposing and sending while the disk syncs.
  */
 int sn__wal_open_inline(sn_storage **out, sn_storage_state *state,
 			const sn_wal_options *opts);
+int sn__wal_set_inline(sn_storage *s, bool on);
 
 /* Every storage struct starts with this header. */
 struct sn_storage {

@@ -148,6 +148,7 @@ static void wal_free(sn__wal *w)
 	sn__free(w->dir);
 	pthread_cond_destroy(&w->work);
 	pthread_cond_destroy(&w->space);
+	pthread_cond_destroy(&w->idle);
 	pthread_mutex_destroy(&w->mu);
 	sn__free(w);
 }
@@ -175,6 +176,7 @@ static sn__wal *wal_new(const sn_wal_options *o)
 	pthread_cond_init(&w->space, &ca);
 	pthread_condattr_destroy(&ca);
 	pthread_cond_init(&w->work, NULL);
+	pthread_cond_init(&w->idle, NULL);
 	w->dir = sn__strdup(o->dir);
 	if (!w->dir) {
 		wal_free(w);
@@ -263,6 +265,23 @@ int sn__wal_open_inline(sn_storage **out, sn_storage_state *state,
 			const sn_wal_options *opts)
 {
 	return wal_open(out, state, opts, true);
+}
+
+int sn__wal_set_inline(sn_storage *s, bool on)
+{
+	sn__wal *w = (sn__wal *)s;
+	int rc;
+
+	if (!s || s->ops != &wal_ops)
+		return sn__err(SN_EINVAL, "sn__wal_set_inline: not a WAL");
+	if (!on && !w->thread_started && (rc = sn__wal_thread_start(w)))
+		return rc;
+	pthread_mutex_lock(&w->mu);
+	w->inline_writes = on;
+	if (!on && w->head)
+		pthread_cond_signal(&w->work);
+	pthread_mutex_unlock(&w->mu);
+	return SN_OK;
 }
 
 /* ---- the ops, on the caller's thread ---- */

@@ -112,7 +112,8 @@ typedef struct sn__wal {
 	size_t max_batch_bytes;
 	size_t queue_limit;
 	bool no_sync;
-	bool inline_writes;   /* no storage thread (sn__wal_open_inline) */
+	bool inline_writes;   /* writes on the caller's thread (under mu:
+				 sn__wal_open_inline, sn__wal_set_inline) */
 
 	/* The caller's side. */
 	sn__wal_model model;
@@ -122,6 +123,8 @@ typedef struct sn__wal {
 	pthread_mutex_t mu;
 	pthread_cond_t work;  /* the storage thread waits for requests */
 	pthread_cond_t space; /* appenders wait for queue room */
+	pthread_cond_t idle;  /* an inline appender waits for `draining` */
+	bool draining;        /* a thread is writing batches (one at a time) */
 	sn__wal_req *head, *tail;
 	size_t queued_bytes;
 	bool closing;
@@ -164,8 +167,6 @@ int sn__wal_sync(sn__wal *w, int fd);
 
 /* wal_thread.c */
 int sn__wal_thread_start(sn__wal *w);
-/* Inline mode: write everything queued on the calling thread. */
-void sn__wal_run_queued(sn__wal *w);
 /* Drain the queue and join the thread. */
 void sn__wal_thread_stop(sn__wal *w);
 /* Queue a request (blocking while the queue is full). Consumes `req` on

@@ -42,6 +42,8 @@ int sn__wal_fail(sn__wal *w, int code, const char *fmt, ...)
 	return code;
 }
 
+static void drain(sn__wal *w);
+
 /* ---- the caller's side ---- */
 
 static void deadline_in(struct timespec *ts, unsigned ms)
@@ -90,12 +92,17 @@ int sn__wal_enqueue(sn__wal *w, sn__wal_req *req)
 			w->head = req;
 		w->tail = req;
 		w->queued_bytes += req->len;
-		if (!w->inline_writes)
+		if (!w->inline_writes) {
 			pthread_cond_signal(&w->work);
+		} else {
+			/* Batches in order, one writer at a time: after a
+			 * switch from the storage thread, let it finish. */
+			while (w->draining)
+				pthread_cond_wait(&w->idle, &w->mu);
+			drain(w);
+		}
 	}
 	pthread_mutex_unlock(&w->mu);
-	if (rc == SN_OK && w->inline_writes)
-		sn__wal_run_queued(w);
 	return rc;
 }
 
@@ -267,9 +274,13 @@ static void run_batch(sn__wal *w, sn__wal_req *batch, size_t bytes,
 }
 
 /* Take and run batches until the queue is empty (with w->mu held; it is
- * released while a batch runs). */
+ * released while a batch runs). Nothing when another thread drains: it
+ * takes what was queued meanwhile too. */
 static void drain(sn__wal *w)
 {
+	if (w->draining)
+		return;
+	w->draining = true;
 	while (w->head) {
 		bool was_stopped = w->err != SN_OK;
 		size_t bytes;
@@ -280,13 +291,8 @@ static void drain(sn__wal *w)
 		w->queued_bytes -= bytes;
 		pthread_cond_broadcast(&w->space);
 	}
-}
-
-void sn__wal_run_queued(sn__wal *w)
-{
-	pthread_mutex_lock(&w->mu);
-	drain(w);
-	pthread_mutex_unlock(&w->mu);
+	w->draining = false;
+	pthread_cond_broadcast(&w->idle);
 }
 
 static void *storage_thread(void *arg)
@@ -297,10 +303,14 @@ static void *storage_thread(void *arg)
 
 	pthread_mutex_lock(&w->mu);
 	for (;;) {
-		while (!w->head && !w->closing)
+		while ((!w->head || w->draining) && !w->closing)
 			pthread_cond_wait(&w->work, &w->mu);
 		if (!w->head)
 			break;
+		if (w->draining) { /* closing while an appender writes */
+			pthread_cond_wait(&w->idle, &w->mu);
+			continue;
+		}
 		drain(w);
 	}
 	pthread_mutex_unlock(&w->mu);

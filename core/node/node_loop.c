@@ -7,6 +7,7 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include "node_impl.h"
+#include "../base/storage_impl.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -444,13 +445,20 @@ static void publish(sn_node *n)
 	was = n->est.role;
 	n->est = st;
 	pthread_mutex_unlock(&n->stat_mu);
-	if (was != st.role && (was == SN_ROLE_LEADER ||
-			       st.role == SN_ROLE_LEADER))
-		sn__log(SN_LOG_INFO, "node %llu: %s (term %llu)",
-			(unsigned long long)n->id,
-			st.role == SN_ROLE_LEADER ? "elected leader"
-						  : "lost leadership",
-			(unsigned long long)st.term);
+	if (was == st.role || (was != SN_ROLE_LEADER &&
+			       st.role != SN_ROLE_LEADER))
+		return;
+	sn__log(SN_LOG_INFO, "node %llu: %s (term %llu)",
+		(unsigned long long)n->id,
+		st.role == SN_ROLE_LEADER ? "elected leader" : "lost leadership",
+		(unsigned long long)st.term);
+	/* A leader's WAL syncs on the storage thread, so that the loop goes
+	 * on meanwhile (answers, proposals, acknowledgements, heartbeats); a
+	 * follower's loop writes inline: its acknowledgement waits for the
+	 * sync anyway, and a thread hand-off would only add to it. */
+	if (sn__wal_set_inline(n->st, st.role != SN_ROLE_LEADER) != SN_OK)
+		sn__log(SN_LOG_WARN, "node %llu: WAL stays on the loop thread: "
+			"%s", (unsigned long long)n->id, sn_errmsg());
 }
 
 void *sn__node_loop(void *arg)

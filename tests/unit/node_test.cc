@@ -64,6 +64,28 @@ int SelectiveSync(int fd)
 /* Apply takes 5 ms for a batch of more entries than this. */
 constexpr size_t kSlowBatch = 100;
 
+/* fdatasync takes slow_ms longer for files below slow_dir. */
+std::string slow_dir;
+std::atomic<int> slow_ms{ 0 };
+
+int SlowSync(int fd)
+{
+	char link[64], path[PATH_MAX];
+	snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+	ssize_t n = readlink(link, path, sizeof path - 1);
+	if (n > 0) {
+		path[n] = '\0';
+		std::string dir;
+		{
+			std::lock_guard<std::mutex> g(fail_mu);
+			dir = slow_dir;
+		}
+		if (!dir.empty() && std::string(path).rfind(dir + "/", 0) == 0)
+			usleep((useconds_t)slow_ms.load() * 1000);
+	}
+	return fdatasync(fd);
+}
+
 /* A map of key -> value, applied from "key=value" entries. */
 struct Kv {
 	std::mutex mu;
@@ -309,6 +331,7 @@ protected:
 		{
 			std::lock_guard<std::mutex> g(fail_mu);
 			failing.clear();
+			slow_dir.clear();
 		}
 		fs::remove_all(root);
 	}
@@ -762,6 +785,40 @@ TEST_P(Node, WholeClusterRestartsWithEverythingAcknowledged)
 /* The leader's disk fails: it stops, says why, acknowledges nothing more;
  * the others elect a new leader and serve; after a restart on a healthy
  * disk, every acknowledged write is there. */
+/* A leader's WAL syncs on the storage thread (docs/node.md), so a slow
+ * disk on the leader does not stop its loop: heartbeats go on, nobody
+ * starts an election, and the write is answered once the sync is done. A
+ * loop that waited for the disk would miss ~5 election timeouts here. */
+TEST_P(Node, LeaderKeepsLeadershipWhileItsOwnDiskIsSlow)
+{
+	for (uint64_t id : voters)
+		ASSERT_NO_FATAL_FAILURE(Open(id));
+	uint64_t idx = 0;
+	Put("before", "1", &idx);
+	Converge(idx);
+	uint64_t l = Leader();
+	ASSERT_NE(l, 0u);
+	uint64_t term = Status(l).engine.term;
+	{
+		std::lock_guard<std::mutex> g(fail_mu);
+		slow_dir = root + "/n" + std::to_string(l);
+	}
+	slow_ms = 500; /* election timeout: 100-200 ms */
+	sn__wal_hooks.fdatasync = SlowSync;
+	Result r;
+	std::string e = "during=1";
+	ASSERT_EQ(sn_node_propose(N(l), e.data(), e.size(), Result::Cb, &r),
+		  SN_OK);
+	ASSERT_TRUE(r.Wait()) << "no answer";
+	EXPECT_EQ(r.status, SN_OK);
+	slow_ms = 0;
+	for (uint64_t id : voters) {
+		EXPECT_EQ(Status(id).engine.term, term)
+			<< "member " << id << " saw an election";
+		EXPECT_EQ(Status(id).engine.leader, l) << "member " << id;
+	}
+}
+
 TEST_P(Node, FailedFsyncStopsTheNodeAndLosesNothing)
 {
 	sn__wal_hooks.fdatasync = SelectiveSync;

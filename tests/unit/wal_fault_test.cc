@@ -375,6 +375,64 @@ TEST_F(WalFault, InlineFailedFdatasyncStopsForGood)
 	ExpectRecovered(with_failed);
 }
 
+/* The node switches its WAL by role (sn__wal_set_inline): a leader's
+ * writes go to the storage thread, a follower's are written inline.
+ * Across switches requests stay in order, one batch at a time; back in
+ * inline mode a write has been called back when the call returns, also
+ * while the storage thread was still busy with earlier ones. */
+TEST_F(WalFault, SwitchingBetweenInlineAndTheStorageThreadKeepsOrder)
+{
+	using namespace std::chrono_literals;
+	inline_writes = true;
+	ASSERT_EQ(Open(), SN_OK) << sn_errmsg();
+	sn_hard_state hs{ 1, 1, 0 };
+	int id;
+	ASSERT_EQ(AppendAsync(&hs, Entries(1, 2, 1), &id), SN_OK);
+	EXPECT_EQ(done.Count(), 1u) << "inline: called back before the return";
+	model.Append(&hs, Entries(1, 2, 1));
+
+	ASSERT_EQ(sn__wal_set_inline(st, false), SN_OK);
+	Hold(); /* the storage thread's fdatasync waits */
+	for (uint64_t i = 0; i < 3; i++) {
+		ASSERT_EQ(AppendAsync(nullptr, Entries(3 + 2 * i, 2, 1), &id),
+			  SN_OK);
+		model.Append(nullptr, Entries(3 + 2 * i, 2, 1));
+	}
+	std::this_thread::sleep_for(20ms);
+	EXPECT_EQ(done.Count(), 1u)
+		<< "handed to the storage thread, whose sync is held";
+
+	ASSERT_EQ(sn__wal_set_inline(st, true), SN_OK);
+	std::thread releaser([&] {
+		std::this_thread::sleep_for(50ms);
+		Release();
+	});
+	ASSERT_EQ(AppendAsync(nullptr, Entries(9, 2, 1), &id), SN_OK);
+	EXPECT_EQ(done.Count(), 5u)
+		<< "back inline: the call returned after every earlier request "
+		   "and its own were called back";
+	releaser.join();
+	model.Append(nullptr, Entries(9, 2, 1));
+	{
+		std::lock_guard<std::mutex> g(done.mu);
+		for (size_t i = 0; i < done.done.size(); i++) {
+			EXPECT_EQ(done.done[i].first, (int)i) << "in order";
+			EXPECT_EQ(done.done[i].second, SN_OK);
+		}
+	}
+	/* And once more to the thread and back, with nothing in flight. */
+	ASSERT_EQ(sn__wal_set_inline(st, false), SN_OK);
+	ASSERT_EQ(AppendAsync(nullptr, Entries(11, 1, 1), &id), SN_OK);
+	ASSERT_TRUE(done.WaitId(id));
+	model.Append(nullptr, Entries(11, 1, 1));
+	ASSERT_EQ(sn__wal_set_inline(st, true), SN_OK);
+	Append(nullptr, Entries(12, 1, 1));
+	EXPECT_EQ(done.Count(), 7u);
+	Model got;
+	ASSERT_EQ(Open(&got), SN_OK) << sn_errmsg();
+	EXPECT_TRUE(SameLog(model, got));
+}
+
 TEST_F(WalFault, CloseDrainsTheQueue)
 {
 	ASSERT_EQ(Open(), SN_OK) << sn_errmsg();

@@ -5,7 +5,8 @@
  *
  * Threads (ARCHITECTURE.md): a loop thread owns the engine (ticks, messages,
  * proposals, readies) and writes and syncs the WAL (one write per ready:
- * group commit); an apply thread applies committed entries to the state
+ * group commit) - on a leader a storage thread syncs it instead, while the
+ * loop goes on; an apply thread applies committed entries to the state
  * machine in batches, takes its snapshots and restores received ones (the
  * loop applies a batch of up to 256 entries / 1 MiB itself when the apply
  * thread is idle with nothing queued); a snapshot thread runs
