@@ -5,7 +5,8 @@
  * machine records what it applied. Elections, replication, results back to
  * the proposer, refusals on followers, read barriers, a leader killed and
  * restarted from its disk, catch-up by snapshot after compaction, a whole
- * cluster restarted, and option checks.
+ * cluster restarted, a slow disk under the leader, the order of applying,
+ * and option checks.
  */
 #include "../common/test_dir.h"
 #include <gtest/gtest.h>

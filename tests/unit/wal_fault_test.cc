@@ -3,7 +3,8 @@
  * in core/log/wal_fault.h) and under load: a failed fdatasync, a short
  * write, ENOSPC stop the storage for good, name the failure, never retry,
  * and lose nothing acknowledged; group commit covers many appends with few
- * fdatasyncs and completes them in order; a full queue pushes back.
+ * fdatasyncs and completes them in order; a full queue pushes back; the
+ * node's inline mode, and switching it to the storage thread and back.
  */
 #include "wal_harness.h"
 
