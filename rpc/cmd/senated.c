@@ -4,7 +4,7 @@
  * server (Peer on the peer address; KV, Cluster, Health on the client
  * address). See docs/senated.md.
  */
-#define _POSIX_C_SOURCE 200809L
+#define _GNU_SOURCE /* SCHED_BATCH */
 #include "rpc.h"
 
 #include <senate/senate.h>
@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -29,7 +30,7 @@ static const char usage_text[] =
 	"               --listen-client HOST:PORT --initial-cluster LIST\n"
 	"               [--engine raft|paxos] [--group N] [--tick-ms MS]\n"
 	"               [--election-ticks N] [--snapshot-entries N]\n"
-	"               [--log-level LEVEL] [--help]\n"
+	"               [--sched batch|other] [--log-level LEVEL] [--help]\n"
 	"\n"
 	"  --name NAME              this member's name in --initial-cluster\n"
 	"  --data-dir DIR           WAL and snapshots in DIR, the store in\n"
@@ -47,6 +48,10 @@ static const char usage_text[] =
 	"  --snapshot-entries N     applied entries between snapshots (the\n"
 	"                           log before one is compacted; sooner\n"
 	"                           after 64 MiB of entries) [100000]\n"
+	"  --sched batch|other      the threads' Linux scheduling policy:\n"
+	"                           SCHED_BATCH (a woken thread does not\n"
+	"                           preempt the running one) or SCHED_OTHER\n"
+	"                           [batch]\n"
 	"  --log-level LEVEL        debug, info, warn, error [info]\n"
 	"\n"
 	"Member ids are 1..N in the byte order of the names: every member must\n"
@@ -192,8 +197,9 @@ int main(int argc, char **argv)
 	unsigned long group = 1, tick_ms = 100, election_ticks = 10,
 		      snapshot_entries = 100000;
 	sn_log_level level = SN_LOG_INFO;
+	int policy = SCHED_BATCH;
 	enum { O_NAME = 1, O_DIR, O_PEER, O_CLIENT, O_CLUSTER, O_ENGINE,
-	       O_GROUP, O_TICK, O_ELECTION, O_SNAP, O_LOG, O_HELP };
+	       O_GROUP, O_TICK, O_ELECTION, O_SNAP, O_SCHED, O_LOG, O_HELP };
 	static const struct option opts[] = {
 		{ "name", required_argument, NULL, O_NAME },
 		{ "data-dir", required_argument, NULL, O_DIR },
@@ -205,6 +211,7 @@ int main(int argc, char **argv)
 		{ "tick-ms", required_argument, NULL, O_TICK },
 		{ "election-ticks", required_argument, NULL, O_ELECTION },
 		{ "snapshot-entries", required_argument, NULL, O_SNAP },
+		{ "sched", required_argument, NULL, O_SCHED },
 		{ "log-level", required_argument, NULL, O_LOG },
 		{ "help", no_argument, NULL, O_HELP },
 		{ NULL, 0, NULL, 0 },
@@ -232,6 +239,15 @@ int main(int argc, char **argv)
 		case O_SNAP:
 			snapshot_entries = parse_num("--snapshot-entries",
 						     optarg, 1, 1ul << 40);
+			break;
+		case O_SCHED:
+			if (!strcmp(optarg, "batch"))
+				policy = SCHED_BATCH;
+			else if (!strcmp(optarg, "other"))
+				policy = SCHED_OTHER;
+			else
+				bad_usage("--sched: '%s' is not batch or other",
+					  optarg);
 			break;
 		case O_LOG:
 			if (!strcmp(optarg, "debug"))
@@ -297,6 +313,17 @@ int main(int argc, char **argv)
 	logf_(SN_LOG_INFO, "senated: member %s (id %llu of %zu), engine %s, "
 	      "group %lu, data in %s",
 	      name, (unsigned long long)self, n, engine, group, data_dir);
+	/* Before any thread starts: they all inherit it (docs/senated.md).
+	 * SCHED_BATCH needs no privilege; should it fail anyway, the member
+	 * runs as it is. */
+	struct sched_param sp = { 0 };
+	if (sched_setscheduler(0, policy, &sp) != 0)
+		logf_(SN_LOG_WARN, "senated: cannot set scheduling policy %s: "
+		      "%s", policy == SCHED_BATCH ? "SCHED_BATCH" : "SCHED_OTHER",
+		      strerror(errno));
+	else
+		logf_(SN_LOG_INFO, "senated: threads scheduled %s",
+		      policy == SCHED_BATCH ? "SCHED_BATCH" : "SCHED_OTHER");
 
 	char store_dir[4096];
 	snprintf(store_dir, sizeof store_dir, "%s/store", data_dir);

@@ -358,10 +358,6 @@ static void *cq_thread(void *arg)
 {
 	sn__rpc_peer *p = arg;
 	sn__thread_name("sn-peer");
-	{
-		struct sched_param sp = { 0 };
-		pthread_setschedparam(pthread_self(), SCHED_BATCH, &sp);
-	}
 	sn__cq_run(p->cq);
 	return NULL;
 }

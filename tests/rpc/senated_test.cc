@@ -2,7 +2,8 @@
  * senated_test.cc - three real `senated` processes on free loopback ports
  * (label `rpc`): puts and gets over gRPC, the leader killed with SIGKILL, a
  * new leader serving, the killed member restarted and catching up, then
- * SIGTERM to all and exit status 0. Bad flags exit 2.
+ * SIGTERM to all and exit status 0. Bad flags exit 2. Every thread runs
+ * the scheduling policy of --sched (SCHED_BATCH by default).
  */
 #include "../common/senated_cluster.h"
 #include <gtest/gtest.h>
@@ -13,12 +14,14 @@
 
 #include "senate.pb.h"
 
+#include <sched.h>
 #include <signal.h>
 #include <sys/wait.h>
 
 #include <chrono>
 #include <cstring>
 #include <filesystem>
+#include <map>
 #include <string>
 #include <thread>
 #include <vector>
@@ -192,6 +195,9 @@ TEST_F(Senated, BadFlagsPrintUsageAndExit2)
 		{ "--name", "n1", "--data-dir", root + "/x", "--listen-peer",
 		  cl.peer["n1"], "--listen-client", cl.client["n1"],
 		  "--initial-cluster", cl.initial_cluster, "--engine", "zab" },
+		{ "--name", "n1", "--data-dir", root + "/x", "--listen-peer",
+		  cl.peer["n1"], "--listen-client", cl.client["n1"],
+		  "--initial-cluster", cl.initial_cluster, "--sched", "fifo" },
 	};
 	for (size_t i = 0; i < bad.size(); i++) {
 		std::string log = root + "/bad" + std::to_string(i);
@@ -209,6 +215,56 @@ TEST_F(Senated, BadFlagsPrintUsageAndExit2)
 	int st = cl.Run({ "--help" }, root + "/help");
 	ASSERT_NE(st, -1);
 	EXPECT_EQ(WEXITSTATUS(st), 0);
+}
+
+/* How often `what` occurs in `s`. */
+size_t Count(const std::string &s, const std::string &what)
+{
+	size_t n = 0;
+	for (size_t at = s.find(what); at != std::string::npos;
+	     at = s.find(what, at + 1))
+		n++;
+	return n;
+}
+
+/* The scheduling policy of each of member n's threads once its log (which
+ * restarts append to) says "listening" for the `run`th time: policy ->
+ * number of threads. */
+std::map<int, int> Policies(SenatedCluster &cl, const std::string &n,
+			    size_t run)
+{
+	std::map<int, int> out;
+	auto end = std::chrono::steady_clock::now() + 20s;
+	while (Count(cl.Log(n), "listening for peers") < run &&
+	       std::chrono::steady_clock::now() < end)
+		std::this_thread::sleep_for(20ms);
+	std::string dir = "/proc/" + std::to_string(cl.pid[n]) + "/task";
+	std::error_code ec;
+	for (const auto &t : fs::directory_iterator(dir, ec))
+		out[sched_getscheduler(
+			(pid_t)std::stol(t.path().filename().string()))]++;
+	return out;
+}
+
+TEST_F(Senated, EveryThreadRunsTheSchedulingPolicyOfSched)
+{
+	ASSERT_NO_FATAL_FAILURE(Start("n1"));
+	std::map<int, int> p = Policies(cl, "n1", 1);
+	ASSERT_EQ(p.size(), 1u) << "mixed policies; SCHED_BATCH threads: "
+				<< p[SCHED_BATCH] << "\n" << cl.Log("n1");
+	EXPECT_EQ(p.begin()->first, SCHED_BATCH);
+	EXPECT_GE(p.begin()->second, 5) << "the member's threads, not one";
+	EXPECT_EQ(WEXITSTATUS(cl.Stop("n1")), 0);
+
+	cl.flags.insert(cl.flags.end(), { "--sched", "other" });
+	ASSERT_NO_FATAL_FAILURE(Start("n1"));
+	p = Policies(cl, "n1", 2);
+	ASSERT_EQ(p.size(), 1u) << "mixed policies; SCHED_OTHER threads: "
+				<< p[SCHED_OTHER];
+	EXPECT_EQ(p.begin()->first, SCHED_OTHER);
+	EXPECT_GE(p.begin()->second, 5);
+	EXPECT_EQ(Count(cl.Log("n1"), "threads scheduled SCHED_OTHER"), 1u)
+		<< cl.Log("n1");
 }
 
 } // namespace
