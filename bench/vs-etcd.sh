@@ -24,6 +24,9 @@
 #   --data DIR   where the scratch directory goes [the repository's
 #                bench-data/, i.e. the disk holding the project]
 #   --rounds N   runs of each configuration per system [3]
+#   --etcd-sched batch|other
+#                etcd's members run SCHED_BATCH (under `chrt -b 0`), as
+#                senated's do by default, or as shipped [other]
 # Environment: BUILD=dir (default build; configured if need be, then
 # senated and senatectl are built), JOBS=n (build jobs, 2), MAX_SECONDS
 # (bound of each run, 180), REQUESTS_1 / REQUESTS_64 (3000 / 60000; smaller
@@ -39,7 +42,7 @@ usage() {
 	sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
 }
 
-args="$*" quick=0 keep=0 rounds=3 data_root=
+args="$*" quick=0 keep=0 rounds=3 data_root= etcd_sched=other
 while (($#)); do
 	case $1 in
 	--quick) quick=1 ;;
@@ -53,6 +56,12 @@ while (($#)); do
 		[[ ${2:-} =~ ^[1-9][0-9]*$ ]] ||
 			{ echo "vs-etcd: --rounds needs a number >= 1" >&2; exit 2; }
 		rounds=$2
+		shift
+		;;
+	--etcd-sched)
+		[[ ${2:-} =~ ^(batch|other)$ ]] ||
+			{ echo "vs-etcd: --etcd-sched needs batch or other" >&2; exit 2; }
+		etcd_sched=$2
 		shift
 		;;
 	-h | --help) usage; exit 0 ;;
@@ -165,6 +174,7 @@ if (exec 3<>/dev/tcp/127.0.0.1/2379) 2>/dev/null; then
 fi
 log "workload: 100-byte values, keys at random among 100000; 1 client/1 conn/$req1 requests," \
 	"64 clients/$conns64 conns/$req64 requests; $rounds rounds, systems alternating; --max-seconds $max_s"
+log "scheduling: senated SCHED_BATCH (its default), etcd $([ "$etcd_sched" = batch ] && echo "SCHED_BATCH (chrt -b 0)" || echo "as shipped (SCHED_OTHER)")"
 log ""
 
 # ---- the disk's raw fdatasync rate (before anything else runs) --------------
@@ -213,6 +223,8 @@ senate_up() { # ENGINE
 
 # ---- etcd: three members on loopback, fsync on (the default) ----------------
 etcd_eps=
+etcd_cmd=(etcd)
+[ "$etcd_sched" = batch ] && etcd_cmd=(chrt -b 0 etcd)
 etcd_try() { # returns 0 once all three are healthy
 	local b i cluster="" url
 	pick_base
@@ -224,7 +236,7 @@ etcd_try() { # returns 0 once all three are healthy
 	done
 	for i in 1 2 3; do
 		url=http://127.0.0.1:$((b + i))
-		etcd --name "e$i" --data-dir "$work/etcd/e$i" \
+		"${etcd_cmd[@]}" --name "e$i" --data-dir "$work/etcd/e$i" \
 			--listen-client-urls "$url" --advertise-client-urls "$url" \
 			--listen-peer-urls "http://127.0.0.1:$((b + 100 + i))" \
 			--initial-advertise-peer-urls "http://127.0.0.1:$((b + 100 + i))" \
