@@ -195,19 +195,8 @@ static bool slot_start(slot *sl, grpc_completion_queue *cq)
 					    GRPC_PROPAGATE_DEFAULTS, cq, m,
 					    NULL, sn__deadline_ms(10000), NULL);
 	grpc_op ops[6];
-	memset(ops, 0, sizeof ops);
-	ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
-	ops[1].op = GRPC_OP_SEND_MESSAGE;
-	ops[1].data.send_message.send_message = sl->send;
-	ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
-	ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
-	ops[3].data.recv_initial_metadata.recv_initial_metadata = &sl->initial;
-	ops[4].op = GRPC_OP_RECV_MESSAGE;
-	ops[4].data.recv_message.recv_message = &sl->recv;
-	ops[5].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
-	ops[5].data.recv_status_on_client.trailing_metadata = &sl->trailing;
-	ops[5].data.recv_status_on_client.status = &sl->status;
-	ops[5].data.recv_status_on_client.status_details = &sl->details;
+	sn__unary_ops(ops, sl->send, &sl->initial, &sl->recv, &sl->trailing,
+		      &sl->status, &sl->details);
 	sl->tag.fn = slot_done;
 	if (!sl->call ||
 	    grpc_call_start_batch(sl->call, ops, 6, &sl->tag, NULL) !=

@@ -85,6 +85,30 @@ static inline grpc_slice sn__bb_flatten(grpc_byte_buffer *bb)
 	return s;
 }
 
+/* The six ops of a whole unary call in one batch: initial metadata and
+ * `send` out, half-close, then initial metadata, the response (*recv) and
+ * the status in. */
+static inline void sn__unary_ops(grpc_op ops[6], grpc_byte_buffer *send,
+				 grpc_metadata_array *initial,
+				 grpc_byte_buffer **recv,
+				 grpc_metadata_array *trailing,
+				 grpc_status_code *status, grpc_slice *details)
+{
+	memset(ops, 0, 6 * sizeof *ops);
+	ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+	ops[1].op = GRPC_OP_SEND_MESSAGE;
+	ops[1].data.send_message.send_message = send;
+	ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
+	ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
+	ops[3].data.recv_initial_metadata.recv_initial_metadata = initial;
+	ops[4].op = GRPC_OP_RECV_MESSAGE;
+	ops[4].data.recv_message.recv_message = recv;
+	ops[5].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
+	ops[5].data.recv_status_on_client.trailing_metadata = trailing;
+	ops[5].data.recv_status_on_client.status = status;
+	ops[5].data.recv_status_on_client.status_details = details;
+}
+
 /* The outcome of sn__unary(); release it with sn__unary_done(). */
 typedef struct sn__unary_out {
 	bool completed;            /* false: the call could not even start */
@@ -118,19 +142,8 @@ static inline void sn__unary(grpc_channel *ch, const char *method,
 	out->response = NULL;
 
 	grpc_op ops[6];
-	memset(ops, 0, sizeof ops);
-	ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
-	ops[1].op = GRPC_OP_SEND_MESSAGE;
-	ops[1].data.send_message.send_message = send;
-	ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
-	ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
-	ops[3].data.recv_initial_metadata.recv_initial_metadata = &initial;
-	ops[4].op = GRPC_OP_RECV_MESSAGE;
-	ops[4].data.recv_message.recv_message = &out->response;
-	ops[5].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
-	ops[5].data.recv_status_on_client.trailing_metadata = &out->trailing;
-	ops[5].data.recv_status_on_client.status = &out->status;
-	ops[5].data.recv_status_on_client.status_details = &out->details;
+	sn__unary_ops(ops, send, &initial, &out->response, &out->trailing,
+		      &out->status, &out->details);
 	int tag;
 	if (call && grpc_call_start_batch(call, ops, 6, &tag, NULL) ==
 			    GRPC_CALL_OK)

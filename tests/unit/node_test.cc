@@ -47,18 +47,12 @@ std::vector<std::string> failing;
 
 int SelectiveSync(int fd)
 {
-	char link[64], path[PATH_MAX];
-	snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
-	ssize_t n = readlink(link, path, sizeof path - 1);
-	if (n > 0) {
-		path[n] = '\0';
-		std::lock_guard<std::mutex> g(fail_mu);
-		for (const std::string &d : failing)
-			if (std::string(path).rfind(d + "/", 0) == 0) {
-				errno = EIO;
-				return -1;
-			}
-	}
+	std::lock_guard<std::mutex> g(fail_mu);
+	for (const std::string &d : failing)
+		if (senate_test::FdIsBelow(fd, d)) {
+			errno = EIO;
+			return -1;
+		}
 	return fdatasync(fd);
 }
 
@@ -71,19 +65,13 @@ std::atomic<int> slow_ms{ 0 };
 
 int SlowSync(int fd)
 {
-	char link[64], path[PATH_MAX];
-	snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
-	ssize_t n = readlink(link, path, sizeof path - 1);
-	if (n > 0) {
-		path[n] = '\0';
-		std::string dir;
-		{
-			std::lock_guard<std::mutex> g(fail_mu);
-			dir = slow_dir;
-		}
-		if (!dir.empty() && std::string(path).rfind(dir + "/", 0) == 0)
-			usleep((useconds_t)slow_ms.load() * 1000);
+	std::string dir;
+	{
+		std::lock_guard<std::mutex> g(fail_mu);
+		dir = slow_dir;
 	}
+	if (!dir.empty() && senate_test::FdIsBelow(fd, dir))
+		usleep((useconds_t)slow_ms.load() * 1000);
 	return fdatasync(fd);
 }
 
